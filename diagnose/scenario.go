@@ -1,0 +1,274 @@
+package diagnose
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// Client app types (conditionalAccessClientApp).
+const (
+	ClientBrowser         = "browser"
+	ClientMobileDesktop   = "mobileAppsAndDesktopClients"
+	clientAll             = "all"
+	clientUnknownModern   = "" // browser or modern desktop client, not known which
+	platformAll           = "all"
+	locationAll           = "All"
+	locationAllTrusted    = "AllTrusted"
+	mfaTrustedIPsID       = "00000000-0000-0000-0000-000000000000"
+	transferDeviceCode    = "deviceCodeFlow"
+	riskNone              = "none"
+	guestsOrExternal      = "GuestsOrExternalUsers"
+	usersAll              = "All"
+	usersNone             = "None"
+	appsAll               = "All"
+	appsNone              = "None"
+	groupOffice365        = "Office365"
+	groupAdminPortals     = "MicrosoftAdminPortals"
+	operatorAND           = "AND"
+	controlBlock          = "block"
+	controlMFA            = "mfa"
+	controlCompliant      = "compliantDevice"
+	controlDomainJoined   = "domainJoinedDevice"
+	controlApprovedApp    = "approvedApplication"
+	controlCompliantApp   = "compliantApplication"
+	controlPasswordChange = "passwordChange"
+)
+
+// Scenario is the sign-in the engine evaluates: a service provider user from
+// the partner's tenant signing in to the customer tenant. Zero values mean
+// "unknown" and take the defaults of DESIGN.md "The scenario".
+type Scenario struct {
+	// PartnerTenantID is the partner's (home) tenant. Required.
+	PartnerTenantID string `json:"partnerTenantId"`
+	// Apps are the resource or client app IDs signed in to. Empty: the
+	// partner's usual apps (DefaultApps), and the worst result is reported.
+	Apps []string `json:"apps,omitempty"`
+	// ClientType is ClientBrowser or ClientMobileDesktop; empty when it is
+	// not known which of the two (never legacy authentication).
+	ClientType string `json:"clientType,omitempty"`
+	// Platform is a Graph devicePlatform value (windows, macOS, iOS,
+	// android, linux); empty when unknown. NormalizePlatform maps the
+	// "Device platform" of an error page.
+	Platform string `json:"platform,omitempty"`
+	// IP is the client address; invalid when unknown.
+	IP netip.Addr `json:"ipAddress,omitzero"`
+	// Country is the ISO 3166 code of IP; empty when unknown (no
+	// geolocation here).
+	Country string `json:"country,omitempty"`
+	// Roles are the directory role template IDs the partner's GDAP
+	// relationship grants; RolesKnown says whether they are known at all.
+	Roles      []string `json:"roles,omitempty"`
+	RolesKnown bool     `json:"rolesKnown,omitempty"`
+	// DeviceCodeFlow is set when the error shows the device code flow.
+	DeviceCodeFlow bool `json:"deviceCodeFlow,omitempty"`
+	// CrossTenant is the customer's cross-tenant setting for the partner,
+	// when read; nil means the partner's device claims are not trusted.
+	CrossTenant *CrossTenantPartner `json:"crossTenant,omitempty"`
+	// CorrelationID of the failing sign-in, when a paste gave one.
+	CorrelationID string `json:"correlationId,omitempty"`
+	// AllTenantsFix makes the planner exclude service provider users of
+	// every tenant instead of the partner's alone (a configured choice).
+	AllTenantsFix bool `json:"-"`
+}
+
+// App is a Microsoft application the engine knows: a resource that Conditional
+// Access targets, or a client whose sign-ins reach such resources.
+type App struct {
+	ID   string
+	Name string
+	// Groups are the CA app groups containing the app (Office365,
+	// MicrosoftAdminPortals).
+	Groups []string
+	// Resources are, for a client app, the resource apps it signs in to;
+	// CA evaluates those, not the client.
+	Resources []string
+}
+
+// Well-known application IDs.
+const (
+	AppAdminPortals       = "MicrosoftAdminPortals" // stands for the admin portals as one target
+	AppExchangeOnline     = "00000002-0000-0ff1-ce00-000000000000"
+	AppMicrosoftGraph     = "00000003-0000-0000-c000-000000000000"
+	AppAzureServiceMgmt   = "797f4846-ba00-4fd7-ba43-dac1f8f63013"
+	AppSharePointOnline   = "00000003-0000-0ff1-ce00-000000000000"
+	AppAzurePortal        = "c44b4083-3bb0-49c1-b47d-974e53cbdf3c"
+	AppOffice365Portal    = "00000006-0000-0ff1-ce00-000000000000"
+	AppTeams              = "cc15fd57-2c6c-4117-a88c-83b1d56b4bbe"
+	AppExchangePowerShell = "fb78d390-0c51-40cd-8e17-fdbfab77341b"
+	AppAzurePowerShell    = "1950a258-227b-4e31-a9cf-717495945fc2"
+	AppAzureCLI           = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+	AppGraphPowerShell    = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+	AppGraphExplorer      = "de8bc8b5-d9f9-48b1-a8ad-b748da725064"
+	AppPartnerCenter      = "fa3d9a0c-3fb0-42cc-9193-47c7ecd2edbd"
+	AppIntunePortal       = "5926fc8e-304e-4f59-8bed-58ca97cc39a4"
+)
+
+// DefaultApps are the resources a partner's staff usually sign in to; with no
+// app in the scenario each is evaluated and the worst is reported.
+var defaultApps = []string{AppAdminPortals, AppExchangeOnline, AppMicrosoftGraph, AppAzureServiceMgmt, AppSharePointOnline}
+
+// DefaultApps returns the partner's usual apps (a fresh slice).
+func DefaultApps() []string { return append([]string(nil), defaultApps...) }
+
+var appCatalog = map[string]App{
+	AppAdminPortals:       {ID: AppAdminPortals, Name: "Microsoft Admin Portals", Groups: []string{groupAdminPortals}},
+	AppExchangeOnline:     {ID: AppExchangeOnline, Name: "Office 365 Exchange Online", Groups: []string{groupOffice365}},
+	AppMicrosoftGraph:     {ID: AppMicrosoftGraph, Name: "Microsoft Graph"},
+	AppAzureServiceMgmt:   {ID: AppAzureServiceMgmt, Name: "Windows Azure Service Management API"},
+	AppSharePointOnline:   {ID: AppSharePointOnline, Name: "Office 365 SharePoint Online", Groups: []string{groupOffice365}},
+	AppAzurePortal:        {ID: AppAzurePortal, Name: "Azure Portal", Groups: []string{groupAdminPortals}, Resources: []string{AppAzurePortal, AppAzureServiceMgmt}},
+	AppOffice365Portal:    {ID: AppOffice365Portal, Name: "Microsoft 365 admin center (Office 365 Portal)", Groups: []string{groupAdminPortals}},
+	AppTeams:              {ID: AppTeams, Name: "Microsoft Teams Services", Groups: []string{groupOffice365}},
+	AppExchangePowerShell: {ID: AppExchangePowerShell, Name: "Exchange Online PowerShell", Resources: []string{AppExchangeOnline}},
+	AppAzurePowerShell:    {ID: AppAzurePowerShell, Name: "Microsoft Azure PowerShell", Resources: []string{AppAzureServiceMgmt, AppMicrosoftGraph}},
+	AppAzureCLI:           {ID: AppAzureCLI, Name: "Microsoft Azure CLI", Resources: []string{AppAzureServiceMgmt, AppMicrosoftGraph}},
+	AppGraphPowerShell:    {ID: AppGraphPowerShell, Name: "Microsoft Graph Command Line Tools", Resources: []string{AppMicrosoftGraph}},
+	AppGraphExplorer:      {ID: AppGraphExplorer, Name: "Graph Explorer", Resources: []string{AppMicrosoftGraph}},
+	AppPartnerCenter:      {ID: AppPartnerCenter, Name: "Microsoft Partner Center", Resources: []string{AppPartnerCenter}},
+	AppIntunePortal:       {ID: AppIntunePortal, Name: "Microsoft Intune portal extension", Groups: []string{groupAdminPortals}},
+}
+
+// LookupApp returns what the engine knows of an app ID (case-insensitive);
+// ok is false for an app it does not know, whose group membership is then
+// unknown.
+func LookupApp(id string) (App, bool) {
+	a, ok := appCatalog[strings.ToLower(strings.TrimSpace(id))]
+	if !ok {
+		a, ok = appCatalog[strings.TrimSpace(id)]
+	}
+	return a, ok
+}
+
+// AppName returns a display name for an app ID, or the ID itself.
+func AppName(id string) string {
+	if a, ok := LookupApp(id); ok {
+		return a.Name
+	}
+	return id
+}
+
+// resourcesOf expands the scenario's apps into the resources CA evaluates.
+func resourcesOf(apps []string) []string {
+	if len(apps) == 0 {
+		return defaultApps
+	}
+	var out []string
+	for _, id := range apps {
+		if a, ok := LookupApp(id); ok && len(a.Resources) > 0 {
+			for _, r := range a.Resources {
+				if !containsFold(out, r) {
+					out = append(out, r)
+				}
+			}
+			continue
+		}
+		if !containsFold(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Role is a built-in directory role.
+type Role struct {
+	ID   string // role template ID, as CA policies and GDAP name it
+	Name string
+}
+
+var roleCatalog = []Role{
+	{"62e90394-69f5-4237-9190-012177145e10", "Global Administrator"},
+	{"f2ef992c-3afb-46b9-b7cf-a126ee74c451", "Global Reader"},
+	{"194ae4cb-b126-40b2-bd5b-6091b380977d", "Security Administrator"},
+	{"5d6b6bb7-de71-4623-b4af-96380a352509", "Security Reader"},
+	{"b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", "Conditional Access Administrator"},
+	{"29232cdf-9323-42fd-ade2-1d097af3e4de", "Exchange Administrator"},
+	{"f28a1f50-f6e7-4571-818b-6a12f2af6b6c", "SharePoint Administrator"},
+	{"69091246-20e8-4a56-aa4d-066075b2a7a8", "Teams Administrator"},
+	{"fe930be7-5e62-47db-91af-98c3a49a38b1", "User Administrator"},
+	{"729827e3-9c14-49f7-bb1b-9608f156bbb8", "Helpdesk Administrator"},
+	{"966707d0-3269-4727-9be2-8c3a10f19b9d", "Password Administrator"},
+	{"7be44c8a-adaf-4e2a-84d6-ab2649e08a13", "Privileged Authentication Administrator"},
+	{"c4e39bd9-1100-46d3-8c65-fb160da0071f", "Authentication Administrator"},
+	{"e8611ab8-c189-46e8-94e1-60213ab1f814", "Privileged Role Administrator"},
+	{"9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3", "Application Administrator"},
+	{"158c047a-c907-4556-b7ef-446551a6b5f7", "Cloud Application Administrator"},
+	{"3a2c62db-5318-420d-8d74-23affee5d9d5", "Intune Administrator"},
+	{"b0f54661-2d74-4c50-afa3-1ec803f12efe", "Billing Administrator"},
+	{"f023fd81-a637-4b56-95fd-791ac0226033", "Service Support Administrator"},
+	{"4a5d8f65-41da-4de4-8968-e035b65339cf", "Reports Reader"},
+	{"17315797-102d-40b4-93e0-432062caca18", "Compliance Administrator"},
+	{"9360feb5-f418-4baa-8175-e2a00bac4301", "Directory Writers"},
+	{"88d8e3e3-8f55-4a1e-953a-9b9898b8876b", "Directory Readers"},
+	{"11648597-926c-4cf3-9c36-bcebb0ba8dcc", "Power Platform Administrator"},
+	{"644ef478-e28f-4e28-b9dc-3fdde9aa0b1f", "Printer Administrator"},
+	{"0526716b-113d-4c15-b2c8-68e3c22b9f80", "Authentication Policy Administrator"},
+	{"e3973bdf-4987-49ae-837a-ba8e231c7286", "Azure DevOps Administrator"},
+	{"44367163-eba1-44c3-98af-f5787879f96a", "Dynamics 365 Administrator"},
+	{"8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2", "Hybrid Identity Administrator"},
+	{"baf37b3a-610e-45da-9e62-d9d1e5e8914b", "Teams Communications Administrator"},
+	{"fdd7a751-b60b-444a-984c-02652fe8fa1c", "Groups Administrator"},
+	{"11451d60-acb2-45eb-a7d6-43d0f0125c13", "Windows 365 Administrator"},
+	{"3d762c5a-1b6c-493f-843e-55a3b42923d4", "Teams Devices Administrator"},
+	{"892c5842-a9a6-463a-8041-72aa08ca3cf6", "Cloud App Security Administrator"},
+	{"38a96431-2bdf-4b4c-8b6e-5d3d8abac1a4", "Desktop Analytics Administrator"},
+	{"7698a772-787b-4ac8-901f-60d6b08affd2", "Cloud Device Administrator"},
+	{"5f2222b1-57c3-48ba-8ad5-d4759f1fde6f", "Security Operator"},
+	{"75941009-915a-4869-abe7-691bff18279e", "Skype for Business Administrator"},
+	{"a9ea8996-122f-4c74-9520-8edcd192826c", "Fabric Administrator"},
+	{"31392ffb-586c-42d1-9346-e59415a2cc4e", "Exchange Recipient Administrator"},
+}
+
+// RoleName returns the display name of a role template ID, or the ID.
+func RoleName(id string) string {
+	for _, r := range roleCatalog {
+		if strings.EqualFold(r.ID, strings.TrimSpace(id)) {
+			return r.Name
+		}
+	}
+	return id
+}
+
+// roleID resolves a role named by ID or, as some exports do, by display name.
+func roleID(s string) string {
+	s = strings.TrimSpace(s)
+	for _, r := range roleCatalog {
+		if strings.EqualFold(r.ID, s) || strings.EqualFold(r.Name, s) {
+			return r.ID
+		}
+	}
+	return strings.ToLower(s)
+}
+
+// NormalizePlatform maps the platform names seen in errors and sign-in logs
+// ("Windows 10", "Mac OS", "iPadOS") to Graph's devicePlatform values; it
+// returns "" for what it cannot place.
+func NormalizePlatform(s string) string {
+	l := strings.ToLower(strings.TrimSpace(s))
+	switch {
+	case l == "":
+		return ""
+	case strings.Contains(l, "windows phone"):
+		return "windowsPhone"
+	case strings.HasPrefix(l, "windows"):
+		return "windows"
+	case strings.Contains(l, "mac"):
+		return "macOS"
+	case l == "ios" || strings.Contains(l, "iphone") || strings.Contains(l, "ipad"):
+		return "iOS"
+	case strings.Contains(l, "android"):
+		return "android"
+	case strings.Contains(l, "linux") || strings.Contains(l, "ubuntu"):
+		return "linux"
+	}
+	return ""
+}
+
+// desktopPlatform reports whether a platform is a desktop one (on which app
+// protection policies cannot be satisfied).
+func desktopPlatform(p string) bool {
+	switch p {
+	case "windows", "macOS", "linux":
+		return true
+	}
+	return false
+}
