@@ -103,6 +103,7 @@ func Evaluate(ev Evidence, sc Scenario) *Diagnosis {
 	for i := range ev.Policies {
 		d.Policies[i] = e.evaluate(&ev.Policies[i])
 	}
+	d.markNamedByError()
 	d.confirm(ev.SignIns)
 	d.compareWhatIf(ev.WhatIf)
 	for i := range d.Policies {
@@ -121,8 +122,28 @@ func Evaluate(ev Evidence, sc Scenario) *Diagnosis {
 	return d
 }
 
+// markNamedByError notes the policies the error's claims challenge named, and
+// reports those that were not among the policies read.
+func (d *Diagnosis) markNamedByError() {
+	for _, id := range d.Scenario.ErrorPolicyIDs {
+		found := false
+		for i := range d.Policies {
+			if strings.EqualFold(d.Policies[i].ID, id) {
+				d.Policies[i].Reasons = append(d.Policies[i].Reasons, "error: the sign-in error's claims challenge names this policy")
+				found = true
+			}
+		}
+		if !found {
+			d.Missing = append(d.Missing, "policy "+id+": named by the error's claims challenge, but not among the policies read")
+		}
+	}
+}
+
 // confirm applies the sign-in log: evidence beats analysis.
 func (d *Diagnosis) confirm(signIns []SignIn) {
+	if len(signIns) == 0 {
+		return
+	}
 	byID := make(map[string]*PolicyResult, len(d.Policies))
 	for i := range d.Policies {
 		byID[strings.ToLower(d.Policies[i].ID)] = &d.Policies[i]

@@ -50,8 +50,11 @@ type outcome struct {
 // evaluator holds what is computed once per diagnosis: the scenario's
 // resources and the tenant's named locations, indexed.
 type evaluator struct {
-	sc        Scenario
-	resources []string
+	sc Scenario
+	// apps are the scenario's resources, looked up once; noApps is the
+	// reason given when a policy targets none of them.
+	apps   []resolvedApp
+	noApps string
 	// locations by lower-cased ID and display name; nil when the tenant's
 	// list was not read, so that every reference to one stays unknown.
 	locations map[string]*NamedLocation
@@ -62,7 +65,18 @@ type evaluator struct {
 }
 
 func newEvaluator(sc Scenario, locations []NamedLocation) *evaluator {
-	e := &evaluator{sc: sc, resources: resourcesOf(sc.Apps), platform: NormalizePlatform(sc.Platform), trustedIP: unknown}
+	e := &evaluator{sc: sc, platform: NormalizePlatform(sc.Platform), trustedIP: unknown}
+	var names []string
+	for _, id := range resourcesOf(sc.Apps) {
+		app, known := LookupApp(id)
+		name := id
+		if known {
+			name = app.Name
+		}
+		e.apps = append(e.apps, resolvedApp{id: id, name: name, groups: app.Groups, known: known})
+		names = append(names, name)
+	}
+	e.noApps = "apps: does not target " + strings.Join(names, ", ")
 	if sc.Platform != "" && e.platform == "" {
 		// A platform Graph names already (e.g. "windowsPhone") passes through.
 		e.platform = sc.Platform
@@ -255,8 +269,8 @@ func (e *evaluator) applications(c *Conditions) outcome {
 		return outcome{no, "apps: includes no apps (None)"}
 	}
 	best := outcome{match: no}
-	for _, id := range e.resources {
-		o := e.appMatch(a, id)
+	for _, app := range e.apps {
+		o := appMatch(a, app)
 		if o.match > best.match {
 			best = o
 		}
@@ -265,11 +279,7 @@ func (e *evaluator) applications(c *Conditions) outcome {
 		}
 	}
 	if best.match == no {
-		names := make([]string, len(e.resources))
-		for i, id := range e.resources {
-			names[i] = AppName(id)
-		}
-		return outcome{no, "apps: does not target " + strings.Join(names, ", ")}
+		return outcome{no, e.noApps}
 	}
 	if a.ApplicationFilter != nil && strings.TrimSpace(a.ApplicationFilter.Rule) != "" {
 		return outcome{unknown, best.reason + "; an application filter (" + a.ApplicationFilter.Mode + ": " + a.ApplicationFilter.Rule + ") depends on app attributes not known here"}
@@ -277,21 +287,27 @@ func (e *evaluator) applications(c *Conditions) outcome {
 	return best
 }
 
+// resolvedApp is a scenario resource with what the catalog says of it.
+type resolvedApp struct {
+	id, name string
+	groups   []string
+	known    bool
+}
+
 // appMatch decides whether the policy targets one resource app.
-func (e *evaluator) appMatch(a *ApplicationsCondition, id string) outcome {
-	app, known := LookupApp(id)
-	name := AppName(id)
+func appMatch(a *ApplicationsCondition, app resolvedApp) outcome {
+	name := app.name
 	inGroup := func(list []string) (tri, string) {
 		for _, v := range list {
 			v = strings.TrimSpace(v)
 			switch {
-			case strings.EqualFold(v, id):
+			case strings.EqualFold(v, app.id):
 				return yes, name
 			case strings.EqualFold(v, groupOffice365) || strings.EqualFold(v, groupAdminPortals):
-				if containsFold(app.Groups, v) {
+				if containsFold(app.groups, v) {
 					return yes, v + " (" + name + ")"
 				}
-				if !known {
+				if !app.known {
 					return unknown, v
 				}
 			}

@@ -83,6 +83,7 @@ func PlanFix(pol *Policy, partnerTenantID string, allTenants bool) Plan {
 		after.GuestOrExternalUserTypes = joinFlags(before.Types(), TypeServiceProvider)
 		listed := before.ExternalTenants.Members
 		after.ExternalTenants = &ExternalTenants{MembershipKind: MembershipEnumerated, Members: append(slices.Clone(listed), partner)}
+		plan.After = after
 		if len(others) > 0 {
 			plan.Widens = append(plan.Widens, fmt.Sprintf("The exclusion of %s now also covers the partner tenant %s.", strings.Join(others, ", "), partner))
 		}

@@ -66,6 +66,9 @@ type Scenario struct {
 	CrossTenant *CrossTenantPartner `json:"crossTenant,omitempty"`
 	// CorrelationID of the failing sign-in, when a paste gave one.
 	CorrelationID string `json:"correlationId,omitempty"`
+	// ErrorPolicyIDs are the policies a claims challenge in the error
+	// named (capolids): Microsoft's own word on which policies applied.
+	ErrorPolicyIDs []string `json:"errorPolicyIds,omitempty"`
 	// AllTenantsFix makes the planner exclude service provider users of
 	// every tenant instead of the partner's alone (a configured choice).
 	AllTenantsFix bool `json:"-"`

@@ -1,0 +1,117 @@
+package diagnose
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestDecodeShapes(t *testing.T) {
+	one := `{"id":"p1","displayName":"One","state":"enabled","conditions":{}}`
+	for _, tc := range []struct{ name, in string }{
+		{"graph list", `{"@odata.context":"x","value":[` + one + `]}`},
+		{"bare array", `[` + one + `]`},
+		{"one object", one},
+		{"with a BOM and whitespace", "\ufeff \n" + one + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ps, err := DecodePolicies([]byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ps) != 1 || ps[0].ID != "p1" {
+				t.Fatalf("got %+v", ps)
+			}
+		})
+	}
+}
+
+// TestDecodeBadInput: every malformed export gets a clear error naming what
+// is wrong, never a panic.
+func TestDecodeBadInput(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"empty", "  ", "empty file"},
+		{"binary", "\x00\x01\x02\xff\xfe", "not UTF-8"},
+		{"not JSON", "id,displayName\n1,a", "not JSON"},
+		{"truncated", `{"value":[{"id":"p1","state":"enabled"`, "truncated JSON"},
+		{"malformed", "{\"value\":[\n{\"id\":}]}", "line 2"},
+		{"wrong kind", `{"value":[{"@odata.type":"#microsoft.graph.ipNamedLocation","id":"x","displayName":"HQ"}]}`, "it is a microsoft.graph.ipNamedLocation, not a policy"},
+		{"wrong property type", `[{"id":"p1","state":"enabled","conditions":{"clientAppTypes":"all"}}]`, `"conditions.clientAppTypes"`},
+		{"not an object", `[1,2]`, "item 0: it is not a JSON object"},
+		{"no id or name", `[{"state":"enabled"}]`, "neither id nor displayName"},
+		{"no state", `[{"id":"p1"}]`, "has no state"},
+		{"too large", `[` + strings.Repeat(" ", MaxExportSize) + `]`, "the limit is"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodePolicies([]byte(tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.want)
+			}
+			if ErrorCode(err) != EINVALID {
+				t.Errorf("code = %q, want %q", ErrorCode(err), EINVALID)
+			}
+		})
+	}
+}
+
+func TestDecodeUnknownEnumValues(t *testing.T) {
+	in := `[{"id":"p1","displayName":"Future","state":"enabled","conditions":{"clientAppTypes":["unknownFutureValue"],
+	  "users":{"includeUsers":["All"]},"applications":{"includeApplications":["All"]},
+	  "platforms":{"includePlatforms":["quantumOS"]}},"grantControls":{"operator":"XOR","builtInControls":["riskRemediation"]}}]`
+	ps, err := DecodePolicies([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Evaluate(Evidence{Policies: ps}, Scenario{PartnerTenantID: testPartner})
+	if len(d.Policies) != 1 {
+		t.Fatal("policy lost")
+	}
+}
+
+func TestDecodeOtherKinds(t *testing.T) {
+	locs, err := DecodeNamedLocations(readFile(t, "eval/locations.json"))
+	if err != nil || len(locs) != 3 || !locs[2].IsCountry() || locs[0].IsCountry() {
+		t.Fatalf("named locations: %v %+v", err, locs)
+	}
+	if _, err := DecodeNamedLocations([]byte(`[{"id":"x","displayName":"Bad","ipRanges":[{"cidrAddress":"300.1.1.1/8"}]}]`)); err == nil || !strings.Contains(err.Error(), "not CIDR") {
+		t.Errorf("bad CIDR: %v", err)
+	}
+	if _, err := DecodeSignIns([]byte(`{"value":[{"@odata.type":"#microsoft.graph.conditionalAccessPolicy","id":"p"}]}`)); err == nil || !strings.Contains(err.Error(), "not a sign-in") {
+		t.Errorf("policy given as sign-in: %v", err)
+	}
+	if _, err := DecodeCrossTenant([]byte(`{"tenantId":"t","inboundTrust":{"isCompliantDeviceAccepted":true}}`)); err != nil {
+		t.Errorf("cross-tenant: %v", err)
+	}
+}
+
+func FuzzDecodePolicies(f *testing.F) {
+	f.Add(readFile(f, "eval/cases.json"))
+	f.Add([]byte(`{"value":[{"id":"p","state":"enabled","conditions":{"users":{"excludeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"serviceProvider","externalTenants":{"membershipKind":"enumerated"}}}}}]}`))
+	f.Add([]byte(`[{"id":"p","state":"enabledForReportingButNotEnforced","conditions":{"locations":{"includeLocations":["All"],"excludeLocations":["AllTrusted"]}},"grantControls":{"operator":"AND","builtInControls":["mfa","compliantDevice"]}}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ps, err := DecodePolicies(data)
+		if err != nil {
+			if ErrorCode(err) != EINVALID {
+				t.Fatalf("error without EINVALID code: %v", err)
+			}
+			return
+		}
+		d := Evaluate(Evidence{Policies: ps, NamedLocations: []NamedLocation{}}, Scenario{PartnerTenantID: testPartner})
+		if len(d.Policies) != len(ps) {
+			t.Fatalf("%d results for %d policies", len(d.Policies), len(ps))
+		}
+		for _, r := range d.Policies {
+			if len(r.Reasons) == 0 || (r.Patch != nil) != (r.Effect.Blocking() && !r.Plan.NoChange) {
+				t.Fatalf("inconsistent result %+v", r)
+			}
+			if r.Patch != nil && !r.Plan.After.Excludes(testPartner) {
+				t.Fatalf("patch does not exclude the partner: %+v", r.Plan.After)
+			}
+		}
+		var buf bytes.Buffer
+		_ = buf
+	})
+}
