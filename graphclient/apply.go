@@ -1,0 +1,224 @@
+package graphclient
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// ApplyResult is the outcome of a write (Apply or Revert), for the audit
+// record and the reply in the engineer's thread.
+type ApplyResult struct {
+	PolicyID    string
+	DisplayName string
+	// Before and After are excludeGuestsOrExternalUsers before the write
+	// and as read back after it.
+	Before, After *diagnose.GuestsOrExternalUsers
+	// Policy is the policy as read back.
+	Policy diagnose.Policy
+	// Effect is the policy's re-evaluated effect on the partner's sign-in
+	// (EffectExcluded after a successful Apply).
+	Effect diagnose.Effect
+	// NoChange is set when nothing had to be written.
+	NoChange bool
+	// RequestIDs are Graph's request-id of the PATCH, then of the read-back,
+	// for a support case with Microsoft.
+	RequestIDs []string
+}
+
+// PolicyChangedError refuses a write because the policy changed since the
+// plan (or since the bot's own write, for a revert). Fresh is the policy as
+// it is now, to re-plan from. It carries code ECONFLICT.
+type PolicyChangedError struct {
+	PolicyID string
+	Fresh    diagnose.Policy
+	Reason   string
+}
+
+func (e *PolicyChangedError) Error() string {
+	return fmt.Sprintf("policy %q changed since the plan (%s): nothing was written; re-plan and ask for approval again", label(e.Fresh, e.PolicyID), e.Reason)
+}
+
+// Unwrap gives the diagnose code, so diagnose.ErrorCode works.
+func (e *PolicyChangedError) Unwrap() error {
+	return &diagnose.Error{Code: diagnose.ECONFLICT, Message: e.Error()}
+}
+
+func label(p diagnose.Policy, id string) string {
+	if p.DisplayName != "" {
+		return p.DisplayName
+	}
+	return id
+}
+
+// Apply writes a plan: it re-reads the policy, refuses with a
+// *PolicyChangedError when it changed since the plan (modifiedDateTime, or
+// an exclusion that no longer equals plan.Before), PATCHes conditions.users
+// (as just read, with only excludeGuestsOrExternalUsers set to plan.After),
+// reads the policy back, checks that it excludes the partner, and
+// re-evaluates it.
+func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan) (ApplyResult, error) {
+	partner := c.PartnerTenantID()
+	if plan.PolicyID == "" {
+		return ApplyResult{}, diagnose.Errorf(diagnose.EINVALID, "the plan names no policy")
+	}
+	if !plan.NoChange && !plan.After.Excludes(partner) {
+		return ApplyResult{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q does not exclude the partner's service provider users", plan.DisplayName)
+	}
+	cn, err := c.conn(tenantID)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	fresh, raw, _, err := c.readPolicy(ctx, cn, plan.PolicyID)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	current := usersOf(fresh).ExcludeGuestsOrExternalUsers
+	switch {
+	case plan.ModifiedDateTime != nil && fresh.ModifiedDateTime != nil && !plan.ModifiedDateTime.Equal(*fresh.ModifiedDateTime):
+		return ApplyResult{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh,
+			Reason: "modified " + fresh.ModifiedDateTime.UTC().Format("2006-01-02 15:04:05Z")}
+	case !current.Equal(plan.Before):
+		return ApplyResult{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh, Reason: "its guest or external user exclusion is no longer the one planned from"}
+	}
+	res := ApplyResult{PolicyID: fresh.ID, DisplayName: fresh.DisplayName, Before: current, After: current, Policy: fresh}
+	if plan.NoChange || current.Excludes(partner) {
+		res.NoChange = true
+		res.Effect = c.effect(fresh)
+		return res, nil
+	}
+	return c.write(ctx, cn, raw, fresh, plan.After, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Excludes(partner) })
+}
+
+// Revert restores the exclusion a write replaced (before, nil for none),
+// only while the policy still has the exclusion the bot wrote.
+func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, wrote *diagnose.GuestsOrExternalUsers) (ApplyResult, error) {
+	cn, err := c.conn(tenantID)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	fresh, raw, _, err := c.readPolicy(ctx, cn, policyID)
+	if err != nil {
+		return ApplyResult{}, err
+	}
+	current := usersOf(fresh).ExcludeGuestsOrExternalUsers
+	if !current.Equal(wrote) {
+		return ApplyResult{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
+	}
+	res := ApplyResult{PolicyID: fresh.ID, DisplayName: fresh.DisplayName, Before: current, After: current, Policy: fresh}
+	if current.Equal(before) {
+		res.NoChange = true
+		res.Effect = c.effect(fresh)
+		return res, nil
+	}
+	return c.write(ctx, cn, raw, fresh, before, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Equal(before) })
+}
+
+func usersOf(p diagnose.Policy) diagnose.UsersCondition {
+	if p.Conditions.Users == nil {
+		return diagnose.UsersCondition{}
+	}
+	return *p.Conditions.Users
+}
+
+// write PATCHes conditions.users with the exclusion set to excl, reads the
+// policy back and checks it with ok.
+func (c *Client) write(ctx context.Context, cn *conn, raw []byte, fresh diagnose.Policy, excl *diagnose.GuestsOrExternalUsers, res ApplyResult, ok func(*diagnose.GuestsOrExternalUsers) bool) (ApplyResult, error) {
+	o := op{cn.tenant, fmt.Sprintf("policy %q", label(fresh, res.PolicyID)), permWrite}
+	body, err := patchBody(raw, excl)
+	if err != nil {
+		return res, err
+	}
+	ri, err := cn.graph.Identity().ConditionalAccess().Policies().ByConditionalAccessPolicyId(fresh.ID).ToGetRequestInformation(ctx, nil)
+	if err != nil {
+		return res, err
+	}
+	// The body is sent as the JSON bytes built here rather than as an SDK
+	// model: the SDK would drop enum values it does not know (and a model
+	// built from a read one PATCHes {}); see doc.go.
+	ri.Method = abs.PATCH
+	ri.SetStreamContentAndContentType(body, "application/json")
+	sent, err := c.send(ctx, cn, ri)
+	if err != nil {
+		return res, c.fail(o, err)
+	}
+	res.RequestIDs = append(res.RequestIDs, sent.requestID)
+
+	back, _, backID, err := c.readPolicy(ctx, cn, fresh.ID)
+	if err != nil {
+		return res, fmt.Errorf("the change was sent (request-id %s) but could not be read back: %w", sent.requestID, err)
+	}
+	res.RequestIDs = append(res.RequestIDs, backID)
+	res.Policy = back
+	res.After = usersOf(back).ExcludeGuestsOrExternalUsers
+	res.Effect = c.effect(back)
+	if !ok(res.After) {
+		return res, &diagnose.Error{Code: diagnose.EUNAVAILABLE,
+			Message: fmt.Sprintf("Graph accepted the change to policy %q (request-id %s) but reading it back shows a different exclusion; check the policy in the Entra admin center", label(back, fresh.ID), sent.requestID)}
+	}
+	return res, nil
+}
+
+// effect re-evaluates one policy for the partner's default scenario.
+func (c *Client) effect(p diagnose.Policy) diagnose.Effect {
+	d := diagnose.Evaluate(diagnose.Evidence{Policies: []diagnose.Policy{p}}, diagnose.Scenario{PartnerTenantID: c.PartnerTenantID()})
+	if len(d.Policies) == 0 {
+		return ""
+	}
+	return d.Policies[0].Effect
+}
+
+// readPolicy reads one policy, decoded and raw.
+func (c *Client) readPolicy(ctx context.Context, cn *conn, id string) (p diagnose.Policy, raw []byte, requestID string, err error) {
+	o := op{cn.tenant, fmt.Sprintf("Conditional Access policy %s", id), permPolicies}
+	ri, err := cn.graph.Identity().ConditionalAccess().Policies().ByConditionalAccessPolicyId(id).ToGetRequestInformation(ctx, nil)
+	if err != nil {
+		return p, nil, "", err
+	}
+	res, err := c.send(ctx, cn, ri)
+	if err != nil {
+		return p, nil, res.requestID, c.fail(o, err)
+	}
+	ps, err := diagnose.DecodePolicies(res.body)
+	if err != nil || len(ps) != 1 {
+		return p, nil, res.requestID, diagnose.Errorf(diagnose.EUNAVAILABLE, "Microsoft Graph answered policy %s with something that is not a policy", id)
+	}
+	return ps[0], res.body, res.requestID, nil
+}
+
+// patchBody is {"conditions":{"users":…}}: the users condition exactly as
+// Graph returned it (every property, known to diagnose or not), with only
+// excludeGuestsOrExternalUsers replaced. Graph keeps what a PATCH leaves out
+// but replaces a nested object sent whole, so nothing else may be sent and
+// nothing in users may be dropped.
+func patchBody(raw []byte, excl *diagnose.GuestsOrExternalUsers) ([]byte, error) {
+	var p struct {
+		Conditions struct {
+			Users map[string]json.RawMessage `json:"users"`
+		} `json:"conditions"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("graphclient: policy JSON: %w", err)
+	}
+	u := p.Conditions.Users
+	if u == nil {
+		u = map[string]json.RawMessage{}
+	}
+	// Graph rejects null where a collection belongs.
+	for _, k := range []string{"includeUsers", "excludeUsers", "includeGroups", "excludeGroups", "includeRoles", "excludeRoles"} {
+		if v, ok := u[k]; !ok || strings.TrimSpace(string(v)) == "null" {
+			u[k] = json.RawMessage("[]")
+		}
+	}
+	e, err := json.Marshal(excl) // diagnose's MarshalJSON writes the @odata.type Graph needs
+	if err != nil {
+		return nil, err
+	}
+	u["excludeGuestsOrExternalUsers"] = e
+	return json.Marshal(map[string]any{"conditions": map[string]any{"users": u}})
+}

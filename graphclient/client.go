@@ -1,0 +1,434 @@
+package graphclient
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azcloud "github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	abs "github.com/microsoft/kiota-abstractions-go"
+	kauth "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	core "github.com/microsoftgraph/msgraph-sdk-go-core"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// Client reads customer tenants (and the partner tenant) through Microsoft
+// Graph with app-only tokens. It keeps one credential and one Graph request
+// adapter per tenant; tokens are cached by azidentity. A Client is safe for
+// concurrent use.
+type Client struct {
+	cfg       Config
+	cloud     cloud
+	graphBase string // Graph base URL with version
+	authority string // Entra authority host
+	scope     string
+	timeout   time.Duration
+	retries   int
+	now       func() time.Time
+	log       *slog.Logger
+
+	httpClient *http.Client // for azidentity
+	graphHTTP  *http.Client // the kiota middleware pipeline over httpClient's transport
+
+	// Parsed once: the certificate, or the managed identity.
+	certs []*x509.Certificate
+	key   crypto.PrivateKey
+	mi    azcore.TokenCredential
+
+	mu    sync.Mutex
+	conns map[string]*conn // by tenant ID or domain, lower case
+}
+
+// conn is one tenant's credential and Graph client.
+type conn struct {
+	tenant  string // as asked for: GUID or domain
+	cred    *tenantCredential
+	adapter abs.RequestAdapter
+	graph   *msgraphsdk.GraphServiceClient
+}
+
+// Option configures New.
+type Option func(*Client)
+
+// WithHTTPClient sets the HTTP client under both azidentity and Graph (its
+// Transport; Graph's middleware wraps it). Tests pass graphtest's client.
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.httpClient = hc } }
+
+// WithClock sets the clock (sign-in log windows, GDAP expiry).
+func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
+
+// WithLogger sets the logger of Graph calls (method, path, status, request
+// ID, duration; never headers or bodies).
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithRetry overrides Config.MaxRetries: how often a 429, 503 or 504 is
+// retried (honouring Retry-After); 0 disables retries.
+func WithRetry(max int) Option { return func(c *Client) { c.retries = max } }
+
+// New returns a Client for cfg. It validates cfg and reads the certificate
+// or sets up the managed identity, but makes no request.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cl, _ := cloudOf(cfg.Cloud)
+	c := &Client{
+		cfg:       cfg,
+		cloud:     cl,
+		graphBase: cl.graph + "/v1.0",
+		authority: cl.login,
+		scope:     cl.graph + "/.default",
+		timeout:   cfg.GraphTimeout,
+		retries:   cfg.MaxRetries,
+		now:       time.Now,
+		log:       slog.New(slog.DiscardHandler),
+		conns:     map[string]*conn{},
+	}
+	if c.timeout == 0 {
+		c.timeout = 20 * time.Second
+	}
+	if cfg.SignInLookback == 0 {
+		c.cfg.SignInLookback = 24 * time.Hour
+	}
+	if cfg.GraphURL != "" {
+		c.graphBase = strings.TrimRight(cfg.GraphURL, "/")
+	}
+	if cfg.AuthorityHost != "" {
+		c.authority = strings.TrimRight(cfg.AuthorityHost, "/") + "/"
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.httpClient == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A diagnosis sends about seven requests at once; the default of two
+		// idle connections per host would redo TLS handshakes every wave
+		// where HTTP/2 is not negotiated.
+		t.MaxIdleConnsPerHost = 16
+		c.httpClient = &http.Client{Transport: t}
+	}
+	base := c.httpClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	mw := core.GetDefaultMiddlewaresWithOptions(new(msgraphsdk.GetDefaultClientOptions()))
+	mw = append(mw, logMiddleware{c.log})
+	c.graphHTTP = &http.Client{
+		Transport:     khttp.NewCustomTransportWithParentTransport(base, mw...),
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+
+	switch {
+	case cfg.ClientCertificatePath != "":
+		data, err := os.ReadFile(cfg.ClientCertificatePath)
+		if err != nil {
+			return nil, diagnose.Errorf(diagnose.EINVALID, "CACHECK_CLIENT_CERTIFICATE_PATH: cannot read the certificate file: %w", err)
+		}
+		var pw []byte
+		if cfg.ClientCertificatePassword != "" {
+			pw = []byte(cfg.ClientCertificatePassword)
+		}
+		c.certs, c.key, err = azidentity.ParseCertificates(data, pw)
+		if err != nil {
+			// The parser's message never contains the password.
+			return nil, diagnose.Errorf(diagnose.EINVALID, "CACHECK_CLIENT_CERTIFICATE_PATH: not a usable certificate with private key (PEM or PFX; is CACHECK_CLIENT_CERTIFICATE_PASSWORD right?): %w", err)
+		}
+	case cfg.ManagedIdentityClientID != "":
+		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: c.httpClient}}
+		if cfg.ManagedIdentityClientID != "system" {
+			o.ID = azidentity.ClientID(cfg.ManagedIdentityClientID)
+		}
+		mi, err := azidentity.NewManagedIdentityCredential(o)
+		if err != nil {
+			return nil, diagnose.Errorf(diagnose.EINVALID, "CACHECK_MANAGED_IDENTITY_CLIENT_ID: %w", err)
+		}
+		c.mi = mi
+	}
+	return c, nil
+}
+
+// PartnerTenantID is the configured partner tenant.
+func (c *Client) PartnerTenantID() string { return strings.ToLower(c.cfg.PartnerTenantID) }
+
+// AdminConsentURL is the admin consent page of the app for tenantID, in this
+// client's cloud (or custom authority).
+func (c *Client) AdminConsentURL(tenantID string) string {
+	return adminConsentURL(c.authority, tenantID, c.cfg.ClientID)
+}
+
+// conn returns the tenant's credential and Graph client, creating them on
+// first use. tenant is a tenant ID or a verified domain: Entra accepts
+// either in the authority, and the token's tid tells the ID.
+func (c *Client) conn(tenant string) (*conn, error) {
+	key := strings.ToLower(strings.TrimSpace(tenant))
+	if key == "" {
+		return nil, diagnose.Errorf(diagnose.EINVALID, "no tenant given")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cn, ok := c.conns[key]; ok {
+		return cn, nil
+	}
+	cred, err := c.credential(key)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tenantCredential{inner: cred, sem: make(chan struct{}, 1)}
+	host := c.graphBase
+	if u, err := url.Parse(c.graphBase); err == nil {
+		host = u.Hostname()
+	}
+	auth, err := kauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(tc, []string{c.scope}, []string{host})
+	if err != nil {
+		return nil, fmt.Errorf("graphclient: auth provider: %w", err)
+	}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, c.graphHTTP)
+	if err != nil {
+		return nil, fmt.Errorf("graphclient: request adapter: %w", err)
+	}
+	adapter.SetBaseUrl(c.graphBase)
+	cn := &conn{tenant: key, cred: tc, adapter: adapter, graph: msgraphsdk.NewGraphServiceClient(adapter)}
+	c.conns[key] = cn
+	return cn, nil
+}
+
+// alias registers cn under the tenant ID its token named, so that a tenant
+// first reached by domain is not given a second credential.
+func (c *Client) alias(cn *conn, tenantID string) {
+	if tenantID == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.conns[strings.ToLower(tenantID)]; !ok {
+		c.conns[strings.ToLower(tenantID)] = cn
+	}
+}
+
+// credential builds the azidentity credential for one tenant.
+func (c *Client) credential(tenant string) (azcore.TokenCredential, error) {
+	co := azcore.ClientOptions{Transport: c.httpClient, Cloud: azcloud.Configuration{ActiveDirectoryAuthorityHost: c.authority}}
+	// Instance discovery validates Microsoft's own hosts; a custom
+	// authority (a test fake, a private cloud) has none to validate against.
+	noDiscovery := c.cfg.AuthorityHost != ""
+	cfg := c.cfg
+	switch {
+	case cfg.ClientSecret != "":
+		return azidentity.NewClientSecretCredential(tenant, cfg.ClientID, cfg.ClientSecret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: noDiscovery})
+	case c.certs != nil:
+		return azidentity.NewClientCertificateCredential(tenant, cfg.ClientID, c.certs, c.key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: noDiscovery, SendCertificateChain: true})
+	case cfg.FederatedTokenFile != "":
+		path := cfg.FederatedTokenFile
+		// Re-read every time: the platform rotates the file.
+		return azidentity.NewClientAssertionCredential(tenant, cfg.ClientID, func(context.Context) (string, error) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", fmt.Errorf("CACHECK_FEDERATED_TOKEN_FILE: %w", err)
+			}
+			return strings.TrimSpace(string(b)), nil
+		}, &azidentity.ClientAssertionCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: noDiscovery})
+	case c.mi != nil && cfg.ClientID != "":
+		mi, audience := c.mi, c.cloud.fic+"/.default"
+		return azidentity.NewClientAssertionCredential(tenant, cfg.ClientID, func(ctx context.Context) (string, error) {
+			tok, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{audience}})
+			return tok.Token, err
+		}, &azidentity.ClientAssertionCredentialOptions{ClientOptions: co, DisableInstanceDiscovery: noDiscovery})
+	case c.mi != nil:
+		if !strings.EqualFold(tenant, c.cfg.PartnerTenantID) {
+			return nil, diagnose.Errorf(diagnose.EINVALID, "a managed identity alone can read only the partner tenant, not %s: set CACHECK_CLIENT_ID to the multi-tenant app and add the managed identity as its federated credential", tenant)
+		}
+		return c.mi, nil
+	}
+	return nil, diagnose.Errorf(diagnose.EINVALID, "configuration: no credential configured")
+}
+
+// tenantCredential wraps a tenant's credential: it lets one cold token
+// request go out at a time (the parallel wave would otherwise ask for the
+// same token once per read), and remembers the token's tenant ID.
+type tenantCredential struct {
+	inner azcore.TokenCredential
+	sem   chan struct{}
+
+	mu  sync.Mutex
+	tid string
+}
+
+func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	select {
+	case t.sem <- struct{}{}:
+	case <-ctx.Done():
+		return azcore.AccessToken{}, ctx.Err()
+	}
+	tok, err := t.inner.GetToken(ctx, opts)
+	<-t.sem
+	if err == nil {
+		if tid := tokenTenantID(tok.Token); tid != "" {
+			t.mu.Lock()
+			t.tid = tid
+			t.mu.Unlock()
+		}
+	}
+	return tok, err
+}
+
+// TenantID is the tid of the last token issued, or "".
+func (t *tenantCredential) TenantID() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tid
+}
+
+// tokenTenantID reads the tid claim of a JWT access token. The token is not
+// verified: it only tells which tenant a verified domain belongs to, and
+// Entra issued it to us over TLS.
+func tokenTenantID(tok string) string {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		TID string `json:"tid"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || !IsGUID(claims.TID) {
+		return ""
+	}
+	return strings.ToLower(claims.TID)
+}
+
+// errorMapping makes the adapter parse every 4xx/5xx body as an ODataError.
+var errorMapping = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+
+// response is a raw Graph response.
+type response struct {
+	body      []byte
+	requestID string // request-id, or client-request-id when Graph sent none
+}
+
+// send runs one request through the Graph SDK's request adapter (auth,
+// retry, compression, telemetry) within the per-call deadline and returns
+// the raw body: decoding is left to diagnose, which keeps enum values Graph
+// adds tomorrow (see doc.go).
+func (c *Client) send(ctx context.Context, cn *conn, ri *abs.RequestInformation) (response, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	hdr := khttp.NewHeadersInspectionOptions()
+	hdr.InspectResponseHeaders = true
+	retries := c.retries
+	retry := &khttp.RetryHandlerOptions{
+		MaxRetries: max(retries, 1),
+		ShouldRetry: func(time.Duration, int, *http.Request, *http.Response) bool {
+			return retries > 0
+		},
+	}
+	ri.AddRequestOptions([]abs.RequestOption{hdr, retry})
+	res, err := cn.adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
+	var out response
+	rh := hdr.GetResponseHeaders()
+	for _, h := range []string{"request-id", "client-request-id"} {
+		if v := rh.Get(h); len(v) > 0 && out.requestID == "" {
+			out.requestID = v[0]
+		}
+	}
+	if err != nil {
+		return out, err
+	}
+	out.body, _ = res.([]byte)
+	return out, nil
+}
+
+// get builds a GET for a Graph URL (an @odata.nextLink).
+func getURL(raw string) (*abs.RequestInformation, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	ri := abs.NewRequestInformation()
+	ri.Method = abs.GET
+	ri.SetUri(*u)
+	ri.Headers.TryAdd("Accept", "application/json")
+	return ri, nil
+}
+
+// maxPages bounds a list read, against a server that pages forever.
+const maxPages = 200
+
+// list reads every page of a collection, following @odata.nextLink.
+func (c *Client) list(ctx context.Context, cn *conn, first *abs.RequestInformation) ([]json.RawMessage, error) {
+	var items []json.RawMessage
+	ri := first
+	for range maxPages {
+		res, err := c.send(ctx, cn, ri)
+		if err != nil {
+			return nil, err
+		}
+		var page struct {
+			Value    []json.RawMessage `json:"value"`
+			NextLink string            `json:"@odata.nextLink"`
+		}
+		if err := json.Unmarshal(res.body, &page); err != nil {
+			return nil, fmt.Errorf("graphclient: malformed list page: %w", err)
+		}
+		items = append(items, page.Value...)
+		if page.NextLink == "" {
+			return items, nil
+		}
+		// The next request keeps the first one's headers (Prefer, ...).
+		next, err := getURL(page.NextLink)
+		if err != nil {
+			return nil, fmt.Errorf("graphclient: malformed @odata.nextLink: %w", err)
+		}
+		next.Headers.AddAll(first.Headers)
+		ri = next
+	}
+	return nil, fmt.Errorf("graphclient: more than %d pages", maxPages)
+}
+
+// jsonArray joins raw items into one JSON array for diagnose's decoders.
+func jsonArray(items []json.RawMessage) []byte {
+	b, _ := json.Marshal(items)
+	return b
+}
+
+// logMiddleware logs each Graph call. It sees the request after
+// authentication, so it must never log headers.
+type logMiddleware struct{ log *slog.Logger }
+
+func (m logMiddleware) Intercept(p khttp.Pipeline, i int, req *http.Request) (*http.Response, error) {
+	start := time.Now()
+	res, err := p.Next(req, i)
+	attrs := []any{"method", req.Method, "path", req.URL.Path, "duration", time.Since(start)}
+	if err != nil {
+		m.log.DebugContext(req.Context(), "graph call failed", append(attrs, "error", err)...)
+		return res, err
+	}
+	attrs = append(attrs, "status", res.StatusCode, "request_id", res.Header.Get("request-id"))
+	if res.StatusCode >= 400 {
+		m.log.InfoContext(req.Context(), "graph call", attrs...)
+	} else {
+		m.log.DebugContext(req.Context(), "graph call", attrs...)
+	}
+	return res, nil
+}

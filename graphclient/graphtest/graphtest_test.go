@@ -1,0 +1,65 @@
+package graphtest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestFilterItems(t *testing.T) {
+	items := []map[string]any{
+		{"id": "1", "correlationId": "abc", "crossTenantAccessType": "serviceProvider", "homeTenantId": "P", "status": map[string]any{"errorCode": 53003.0}, "createdDateTime": "2025-11-25T10:00:00Z"},
+		{"id": "2", "correlationId": "def", "crossTenantAccessType": "none", "homeTenantId": "C", "status": map[string]any{"errorCode": 0.0}, "createdDateTime": "2025-11-24T10:00:00Z"},
+		{"id": "3", "correlationId": "o'brien", "mail": "x@y", "status": map[string]any{"errorCode": 50126.0}, "createdDateTime": "2025-11-20T10:00:00Z"},
+	}
+	tests := []struct {
+		filter string
+		want   []string
+	}{
+		{"", []string{"1", "2", "3"}},
+		{"correlationId eq 'abc'", []string{"1"}},
+		{"correlationId eq 'ABC'", []string{"1"}},
+		{"correlationId eq 'o''brien'", []string{"3"}},
+		{"status/errorCode ne 0", []string{"1", "3"}},
+		{"createdDateTime ge 2025-11-24T00:00:00Z and crossTenantAccessType eq 'serviceProvider' and homeTenantId eq 'p' and status/errorCode ne 0", []string{"1"}},
+		{"mail eq 'x@y' or correlationId eq 'def'", []string{"2", "3"}},
+	}
+	for _, tt := range tests {
+		got, err := filterItems(items, tt.filter)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.filter, err)
+		}
+		var ids []string
+		for _, it := range got {
+			ids = append(ids, it["id"].(string))
+		}
+		if len(ids) != len(tt.want) {
+			t.Errorf("%q matched %v, want %v", tt.filter, ids, tt.want)
+			continue
+		}
+		for i := range ids {
+			if ids[i] != tt.want[i] {
+				t.Errorf("%q matched %v, want %v", tt.filter, ids, tt.want)
+			}
+		}
+	}
+	if _, err := filterItems(items, "id like 'x'"); err == nil {
+		t.Errorf("an unsupported operator was accepted")
+	}
+}
+
+func TestMergePolicy(t *testing.T) {
+	var p, patch map[string]any
+	json.Unmarshal([]byte(`{"id":"p","state":"enabled","conditions":{"users":{"includeUsers":["All"],"excludeUsers":["u1"]},"applications":{"includeApplications":["All"]}}}`), &p)
+	json.Unmarshal([]byte(`{"conditions":{"users":{"includeUsers":["All"]}}}`), &patch)
+	now := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	got := mergePolicy(p, patch, now)
+	b, _ := json.Marshal(got)
+	want := `{"conditions":{"applications":{"includeApplications":["All"]},"users":{"includeUsers":["All"]}},"id":"p","modifiedDateTime":"2025-01-02T03:04:05Z","state":"enabled"}`
+	if string(b) != want {
+		t.Errorf("merged =\n%s\nwant\n%s", b, want)
+	}
+	if _, ok := p["modifiedDateTime"]; ok {
+		t.Errorf("mergePolicy modified its input")
+	}
+}
