@@ -1,0 +1,302 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slack-go/slack"
+
+	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// Diagnoser is what the bot needs from the diagnosis engine and its evidence
+// source; graphclient.Client implements it. Errors are *diagnose.Error with a
+// code; a tenant that has not consented to the app answers EUNAUTHORIZED
+// with the admin-consent URL in its message.
+type Diagnoser interface {
+	// ResolveTenant finds a customer tenant by GUID, verified domain, or
+	// GDAP customer name.
+	ResolveTenant(ctx context.Context, query string) (diagnose.Tenant, error)
+	// Diagnose reads the tenant's evidence and evaluates the scenario. A
+	// scenario without PartnerTenantID gets the configured partner's.
+	Diagnose(ctx context.Context, tenantID string, sc diagnose.Scenario) (*diagnose.Diagnosis, error)
+	// Customers lists the partner's GDAP customers, for the picker.
+	Customers(ctx context.Context) ([]diagnose.Relationship, error)
+}
+
+// Store is what the bot keeps between deliveries; *store.Store implements it.
+type Store interface {
+	LinkChannel(ctx context.Context, l store.Link) error
+	UnlinkChannel(ctx context.Context, channelID string) error
+	ChannelLink(ctx context.Context, channelID string) (store.Link, error)
+	Links(ctx context.Context) ([]store.Link, error)
+	Claim(ctx context.Context, key string, now time.Time) (first bool, err error)
+	PruneClaims(ctx context.Context, before time.Time) (int64, error)
+	SaveDiagnosis(ctx context.Context, r store.DiagnosisRecord) (int64, error)
+	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
+	RecentDiagnoses(ctx context.Context, limit int) ([]store.DiagnosisRecord, error)
+	Ping(ctx context.Context) error
+}
+
+// Bot is the Slack bot. Create it with New and start it with Run.
+type Bot struct {
+	cfg   Config
+	diag  Diagnoser
+	store Store
+	api   *slack.Client
+	http  *http.Client
+	now   func() time.Time
+	log   *slog.Logger
+	m     *metrics
+	pool  *pool
+
+	// Set once auth.test has answered; /readyz waits for it.
+	self atomic.Pointer[identity]
+
+	handlerOnce sync.Once
+	handler     http.Handler
+}
+
+// identity is who the bot is in Slack, from auth.test.
+type identity struct {
+	UserID string
+	BotID  string
+	TeamID string
+}
+
+// Option changes how New builds the bot; the options exist for tests and
+// for embedding.
+type Option func(*Bot)
+
+// WithHTTPClient sets the client for Slack's Web API and response URLs.
+func WithHTTPClient(c *http.Client) Option { return func(b *Bot) { b.http = c } }
+
+// WithClock sets the clock used for records and claims.
+func WithClock(now func() time.Time) Option { return func(b *Bot) { b.now = now } }
+
+// WithLogger sets the logger; by default the bot logs JSON to stderr at
+// Config.LogLevel.
+func WithLogger(l *slog.Logger) Option { return func(b *Bot) { b.log = l } }
+
+// WithRegistry registers the bot's metrics in reg instead of a registry of
+// its own, which also gets the Go runtime and process collectors.
+func WithRegistry(reg *prometheus.Registry) Option {
+	return func(b *Bot) { b.m = newMetrics(reg) }
+}
+
+// New checks cfg and builds a bot that answers through d and remembers in st.
+func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d == nil || st == nil {
+		return nil, errors.New("bot: New needs a Diagnoser and a Store")
+	}
+	b := &Bot{cfg: cfg, diag: d, store: st, now: time.Now}
+	for _, o := range opts {
+		o(b)
+	}
+	if b.log == nil {
+		level, _ := parseLevel(cfg.LogLevel)
+		b.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	if b.m == nil {
+		reg := prometheus.NewRegistry()
+		registerRuntime(reg)
+		b.m = newMetrics(reg)
+	}
+	if b.http == nil {
+		b.http = &http.Client{Timeout: 30 * time.Second}
+	}
+	b.api = slack.New(cfg.BotToken,
+		slack.OptionAPIURL(cfg.SlackAPIURL),
+		slack.OptionHTTPClient(b.http),
+		slack.OptionAppLevelToken(cfg.AppToken),
+	)
+	b.pool = newPool(cfg.Workers, 32*cfg.Workers, b.m, b.log)
+	return b, nil
+}
+
+// Run serves Slack until ctx is cancelled, then shuts down gracefully: it
+// stops taking deliveries, lets in-flight work finish within
+// Config.ShutdownTimeout, and cancels what is left. It returns nil after a
+// clean shutdown and an error when it could not start or Slack refused the
+// tokens.
+func (b *Bot) Run(ctx context.Context) error {
+	var slackSrv, healthSrv *http.Server
+	var slackLn, healthLn net.Listener
+	var err error
+	if b.cfg.Mode() == ModeHTTP {
+		if slackLn, err = net.Listen("tcp", b.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("bot: HTTP address: %w", err)
+		}
+		defer slackLn.Close()
+		slackSrv = newServer(b.Handler())
+	}
+	// With HEALTH_ADDR equal to HTTP_ADDR, Handler serves the health
+	// endpoints on the one listener; otherwise they get their own.
+	if b.cfg.Mode() != ModeHTTP || b.cfg.HealthAddr != b.cfg.HTTPAddr {
+		if healthLn, err = net.Listen("tcp", b.cfg.HealthAddr); err != nil {
+			return fmt.Errorf("bot: health address: %w", err)
+		}
+		healthSrv = newServer(b.HealthHandler())
+	}
+	b.log.Info("starting", "mode", b.cfg.Mode(), "workers", b.cfg.Workers, "http_addr", addrOf(slackLn), "health_addr", addrOf(healthLn))
+
+	serveErr := make(chan error, 3)
+	if healthSrv != nil {
+		go func() { serveErr <- serve(healthSrv, healthLn) }()
+	}
+	// Readiness needs the bot's own identity (to ignore its own messages);
+	// auth.test also proves the bot token before anything is accepted.
+	if err := b.authenticate(ctx); err != nil {
+		if healthSrv != nil {
+			healthSrv.Close()
+		}
+		b.pool.shutdown(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() { b.pruneClaims(runCtx) })
+	if slackSrv != nil {
+		go func() { serveErr <- serve(slackSrv, slackLn) }()
+	} else {
+		wg.Go(func() {
+			if err := b.runSocket(runCtx); err != nil {
+				serveErr <- err
+			}
+		})
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+		b.log.Error("stopping after a failure", "err", runErr)
+	}
+	stop()
+
+	// Stop taking deliveries first, then let the work drain: an HTTP
+	// delivery accepted before Shutdown still gets its ack.
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.ShutdownTimeout)
+	defer cancel()
+	if slackSrv != nil {
+		if err := slackSrv.Shutdown(shutdownCtx); err != nil {
+			b.log.Warn("HTTP shutdown", "err", err)
+		}
+	}
+	wg.Wait()
+	if n := b.pool.shutdown(shutdownCtx); n > 0 {
+		b.log.Warn("shutdown timeout: cancelled in-flight work", "jobs", n)
+	}
+	// Health last: an orchestrator sees the process alive until it is done.
+	if healthSrv != nil {
+		if err := healthSrv.Shutdown(shutdownCtx); err != nil {
+			healthSrv.Close()
+		}
+	}
+	b.log.Info("stopped")
+	return runErr
+}
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+}
+
+func serve(srv *http.Server, ln net.Listener) error {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("bot: serve %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+func addrOf(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return ln.Addr().String()
+}
+
+// authenticate calls auth.test until it answers: transient failures (network,
+// rate limits, 5xx) are retried with backoff, a refused token is fatal.
+func (b *Bot) authenticate(ctx context.Context) error {
+	delay := 500 * time.Millisecond
+	for {
+		resp, err := b.api.AuthTestContext(ctx)
+		if err == nil {
+			b.self.Store(&identity{UserID: resp.UserID, BotID: resp.BotID, TeamID: resp.TeamID})
+			b.log.Info("authenticated with Slack", "bot_user", resp.UserID, "team", resp.TeamID)
+			return nil
+		}
+		b.apiError(ctx, "auth.test", err)
+		var se slack.SlackErrorResponse
+		if errors.As(err, &se) {
+			switch se.Err {
+			case "invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired":
+				return fmt.Errorf("bot: Slack refused the bot token (%s): check CACHECK_SLACK_BOT_TOKEN", se.Err)
+			}
+		}
+		if rl, ok := errors.AsType[*slack.RateLimitedError](err); ok {
+			delay = max(delay, rl.RetryAfter)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
+	}
+}
+
+// claimTTL is how long claims are kept: longer than Slack redelivers (an
+// hour), and long enough that an error pasted again into a thread weeks
+// later is still recognised as answered.
+const claimTTL = 30 * 24 * time.Hour
+
+func (b *Bot) pruneClaims(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := b.store.PruneClaims(ctx, b.now().Add(-claimTTL))
+			if err != nil {
+				b.storeError(ctx, "prune claims", err)
+				continue
+			}
+			b.log.Debug("pruned claims", "count", n)
+		}
+	}
+}
+
+// identity returns the bot's Slack identity, or zero before auth.test.
+func (b *Bot) identity() identity {
+	if p := b.self.Load(); p != nil {
+		return *p
+	}
+	return identity{}
+}

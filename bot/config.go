@@ -1,0 +1,147 @@
+package bot
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the bot's configuration. The caller fills it with
+// envconfig.Process("CACHECK", &cfg), so each variable is CACHECK_ + the tag.
+type Config struct {
+	AppToken        string        `envconfig:"SLACK_APP_TOKEN" desc:"Slack app-level token (xapp-…) with connections:write, for Socket Mode; not needed in HTTP mode"`
+	BotToken        string        `envconfig:"SLACK_BOT_TOKEN" desc:"Slack bot token (xoxb-…) of the installed app"`
+	SigningSecret   string        `envconfig:"SLACK_SIGNING_SECRET" desc:"Slack signing secret; with HTTP_ADDR it selects HTTP mode instead of Socket Mode"`
+	HTTPAddr        string        `envconfig:"HTTP_ADDR" desc:"address for Slack's HTTP deliveries (/slack/commands, /slack/events, /slack/interactions), e.g. :8080; empty for Socket Mode"`
+	SlackAPIURL     string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL, with its trailing slash (GovSlack: https://slack-gov.com/api/; tests: a local fake)"`
+	DB              string        `envconfig:"DB" default:"./ca-check.db" desc:"database: a SQLite file path, or a postgres:// URL for several replicas"`
+	AdminUsers      []string      `envconfig:"ADMIN_USERS" desc:"comma-separated Slack user IDs allowed to link and unlink channels; empty allows every member of the bot's own workspace"`
+	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
+	HealthAddr      string        `envconfig:"HEALTH_ADDR" default:":8081" desc:"address of /healthz, /readyz and /metrics (may equal HTTP_ADDR); ca-check healthcheck GETs /healthz here"`
+	Workers         int           `envconfig:"WORKERS" default:"8" desc:"diagnoses run at the same time; more requests wait in a queue of 32 per worker"`
+	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"how long a shutdown waits for in-flight diagnoses before cancelling them"`
+}
+
+// Mode is how Slack reaches the bot.
+type Mode string
+
+// The modes.
+const (
+	ModeSocket Mode = "socket" // the bot dials Slack over a websocket; no public endpoint
+	ModeHTTP   Mode = "http"   // Slack POSTs signed requests to HTTP_ADDR
+)
+
+// Mode reports the delivery mode the configuration selects: HTTP when both
+// HTTP_ADDR and SLACK_SIGNING_SECRET are set, Socket Mode otherwise.
+func (c Config) Mode() Mode {
+	if c.HTTPAddr != "" && c.SigningSecret != "" {
+		return ModeHTTP
+	}
+	return ModeSocket
+}
+
+// Validate reports everything missing or malformed in one error, so that a
+// deployment is fixed in one round.
+func (c Config) Validate() error {
+	var probs []string
+	add := func(format string, args ...any) { probs = append(probs, fmt.Sprintf(format, args...)) }
+
+	switch {
+	case c.BotToken == "":
+		add("CACHECK_SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
+	case !strings.HasPrefix(c.BotToken, "xoxb-"):
+		add("CACHECK_SLACK_BOT_TOKEN does not start with xoxb- (is it the app-level or a user token?)")
+	}
+	if c.HTTPAddr != "" && c.SigningSecret == "" {
+		add("CACHECK_HTTP_ADDR is set but CACHECK_SLACK_SIGNING_SECRET is not: HTTP mode needs the signing secret to verify requests")
+	}
+	if c.Mode() == ModeSocket {
+		switch {
+		case c.AppToken == "":
+			add("CACHECK_SLACK_APP_TOKEN is not set (the app-level token, xapp-…, for Socket Mode; or set CACHECK_HTTP_ADDR and CACHECK_SLACK_SIGNING_SECRET for HTTP mode)")
+		case !strings.HasPrefix(c.AppToken, "xapp-"):
+			add("CACHECK_SLACK_APP_TOKEN does not start with xapp- (Socket Mode needs an app-level token with connections:write)")
+		}
+	}
+	if c.HTTPAddr != "" {
+		if err := checkAddr(c.HTTPAddr); err != nil {
+			add("CACHECK_HTTP_ADDR %q: %v", c.HTTPAddr, err)
+		}
+	}
+	if c.HealthAddr == "" {
+		add("CACHECK_HEALTH_ADDR is empty (default :8081)")
+	} else if err := checkAddr(c.HealthAddr); err != nil {
+		add("CACHECK_HEALTH_ADDR %q: %v", c.HealthAddr, err)
+	}
+	if u, err := url.Parse(c.SlackAPIURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		add("CACHECK_SLACK_API_URL %q is not an http(s) URL", c.SlackAPIURL)
+	} else if !strings.HasSuffix(c.SlackAPIURL, "/") {
+		add("CACHECK_SLACK_API_URL %q must end with a slash (slack-go appends method names to it)", c.SlackAPIURL)
+	}
+	if c.DB == "" {
+		add("CACHECK_DB is empty (default ./ca-check.db)")
+	}
+	for _, u := range c.AdminUsers {
+		if !isUserID(u) {
+			add("CACHECK_ADMIN_USERS: %q is not a Slack user ID (U… or W…; copy it from the user's profile)", u)
+		}
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		add("CACHECK_LOG_LEVEL: %v", err)
+	}
+	if c.Workers < 1 || c.Workers > 256 {
+		add("CACHECK_WORKERS is %d; use 1 to 256", c.Workers)
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("CACHECK_SHUTDOWN_TIMEOUT is %v; use a positive duration such as 30s", c.ShutdownTimeout)
+	}
+	if len(probs) == 0 {
+		return nil
+	}
+	return errors.New("configuration: " + strings.Join(probs, "; ") + " (see README.md#configuration)")
+}
+
+func checkAddr(addr string) error {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return errors.New("not host:port (e.g. :8080)")
+	}
+	return nil
+}
+
+func isUserID(s string) bool {
+	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
+		return false
+	}
+	for _, r := range s[1:] {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("%q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// isAdmin reports whether user may change channel links. With no admins
+// configured every member of the workspace may.
+func (c Config) isAdmin(user string) bool {
+	if len(c.AdminUsers) == 0 {
+		return true
+	}
+	for _, u := range c.AdminUsers {
+		if strings.TrimSpace(u) == user {
+			return true
+		}
+	}
+	return false
+}

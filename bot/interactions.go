@@ -1,0 +1,182 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"strconv"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// interaction handles a click or a select menu's search. It returns the ack
+// payload: the options for a search, nil for a click, whose work is queued.
+func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any {
+	switch cb.Type {
+	case slack.InteractionTypeBlockSuggestion:
+		if cb.ActionID == actionPickTenant {
+			return b.suggest(ctx, cb.Value)
+		}
+		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	case slack.InteractionTypeBlockActions:
+	default:
+		return nil
+	}
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	msgTS := cb.Container.MessageTs
+	if msgTS == "" {
+		msgTS = cb.Message.Timestamp
+	}
+	thread := cb.Container.ThreadTs
+	if thread == "" {
+		thread = cb.Message.ThreadTimestamp
+	}
+	click := click{
+		channel: channel, messageTS: msgTS, threadTS: threadOf(msgTS, thread), inThread: thread,
+		user: cb.User.ID, responseURL: cb.ResponseURL,
+	}
+	for _, a := range cb.ActionCallback.BlockActions {
+		b.m.commands.WithLabelValues("click_" + actionLabel(a.ActionID)).Inc()
+		var fn func(context.Context)
+		switch a.ActionID {
+		case actionRequestApproval:
+			fn = func(ctx context.Context) { b.requestApproval(ctx, click, a.Value) }
+		case actionShowGuide:
+			fn = func(ctx context.Context) { b.showGuide(ctx, click, a.Value) }
+		case actionShowAll:
+			fn = func(ctx context.Context) { b.showAll(ctx, click, a.Value) }
+		case actionRecheck:
+			fn = func(ctx context.Context) { b.recheck(ctx, click, a.Value) }
+		case actionPickTenant:
+			fn = func(ctx context.Context) { b.picked(ctx, click, a.BlockID, a.SelectedOption.Value) }
+		default:
+			continue // a link button (consent): Slack opens the URL; nothing to do
+		}
+		if !b.pool.submit(ctx, a.ActionID, fn) {
+			// Nothing can be said without a worker; Slack shows the click
+			// as unanswered, and the user clicks again.
+			b.logger(ctx).Warn("work queue full: click dropped", "action", a.ActionID)
+		}
+	}
+	return nil
+}
+
+// actionLabel bounds the metric's label values to the known actions.
+func actionLabel(id string) string {
+	switch id {
+	case actionRequestApproval, actionShowGuide, actionShowAll, actionRecheck, actionPickTenant, actionConsent:
+		return id
+	}
+	return "other"
+}
+
+// click is where a click happened and who made it. The user comes from
+// Slack's signed payload, never from a button's value.
+type click struct {
+	channel     string
+	messageTS   string // the message clicked on
+	threadTS    string // its thread (the message itself when top-level)
+	inThread    string // the thread it is a reply in, "" for a top-level message
+	user        string
+	responseURL string
+}
+
+// dst is where answers to the click go: private ones to the clicker, public
+// ones into the message's thread.
+func (c click) dst() destination {
+	return destination{Channel: c.channel, ThreadTS: c.threadTS, User: c.user, ResponseURL: c.responseURL, Private: true}
+}
+
+func (b *Bot) requestApproval(ctx context.Context, c click, value string) {
+	// The approval flow is the next issue; until it lands, say so honestly
+	// and point at what works today.
+	b.whisper(ctx, c.dst(), message{
+		Text:   "Approval requests are not enabled yet; use the guide.",
+		Blocks: sections(":construction: Approval requests are not enabled yet in this ca-check. Click *Show guide* and send the steps to the customer's admin; *Re-check* confirms the fix once they have made it."),
+	})
+	b.logger(ctx).Info("approval requested before the feature exists", "diagnosis", value, "by", c.user)
+}
+
+// record loads the diagnosis a button points at, telling the clicker when
+// it cannot.
+func (b *Bot) record(ctx context.Context, c click, value string) (store.DiagnosisRecord, *diagnose.Diagnosis, []diagnose.SignInError, bool) {
+	id, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || id <= 0 {
+		b.say(ctx, c.dst(), ":warning: That button does not point at a diagnosis. Run `/ca-check` again.")
+		return store.DiagnosisRecord{}, nil, nil, false
+	}
+	rec, err := b.store.Diagnosis(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		b.say(ctx, c.dst(), ":mag: I no longer have that diagnosis. Run `/ca-check` again for a fresh one.")
+		return rec, nil, nil, false
+	}
+	if err != nil {
+		b.storeError(ctx, "diagnosis", err)
+		b.say(ctx, c.dst(), userMessage(ctx, err))
+		return rec, nil, nil, false
+	}
+	d, errs, err := loadResult(rec)
+	if err != nil {
+		b.m.errors.WithLabelValues("decode").Inc()
+		b.logger(ctx).Error("saved diagnosis unreadable", "diagnosis", id, "err", err)
+		b.say(ctx, c.dst(), userMessage(ctx, err))
+		return rec, nil, nil, false
+	}
+	return rec, d, errs, true
+}
+
+// showGuide posts the step-by-step guide in the answer's thread.
+func (b *Bot) showGuide(ctx context.Context, c click, value string) {
+	_, d, _, ok := b.record(ctx, c, value)
+	if !ok {
+		return
+	}
+	pub := c.dst()
+	pub.Private = false
+	b.postAll(ctx, pub, guideMessages(d))
+}
+
+// showAll posts the blocking policies the answer left out, in its thread.
+func (b *Bot) showAll(ctx context.Context, c click, value string) {
+	_, d, _, ok := b.record(ctx, c, value)
+	if !ok {
+		return
+	}
+	blocking := d.Blocking()
+	if len(blocking) <= topPolicies {
+		return
+	}
+	pub := c.dst()
+	pub.Private = false
+	b.postAll(ctx, pub, policyMessages("More blocking policies for "+plainLabel(tenantOf(d)), blocking[topPolicies:]))
+}
+
+// recheck diagnoses again with the same question and replaces the answer.
+func (b *Bot) recheck(ctx context.Context, c click, value string) {
+	rec, d, errs, ok := b.record(ctx, c, value)
+	if !ok {
+		return
+	}
+	sc := d.Scenario
+	t := diagnose.Tenant{ID: rec.TenantID, DisplayName: rec.TenantName}
+	if d.Tenant != nil && d.Tenant.ID != "" {
+		t = *d.Tenant
+	}
+	dst := destination{Channel: c.channel, ThreadTS: c.inThread, UpdateTS: c.messageTS, ResponseURL: c.responseURL, User: c.user, Private: true}
+	b.answer(ctx, dst, question{Tenant: &t, Errors: errs, Scenario: &sc})
+}
+
+// picked runs the diagnosis for the customer chosen in the picker, in place
+// of the picker.
+func (b *Bot) picked(ctx context.Context, c click, blockID, tenantID string) {
+	if tenantID == "" {
+		return
+	}
+	dst := destination{Channel: c.channel, ThreadTS: c.inThread, UpdateTS: c.messageTS, ResponseURL: c.responseURL, User: c.user, Private: true}
+	b.answer(ctx, dst, question{Query: tenantID, Errors: decodePick(blockID)})
+}

@@ -1,0 +1,107 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// AuditRecord is one entry of the append-only audit log: who did what to
+// which request, when, and the before and after.
+type AuditRecord struct {
+	ID        int64  // assigned by the store
+	RequestID string // "" for an event about no request
+	TenantID  string
+	Actor     string // Slack user ID, or "ca-check" for the bot itself
+	Action    string // the new state for a transition, "requested", or an event ("dm_sent", "fallback_used", …)
+	From, To  State  // "" when the event is no transition
+	At        time.Time
+	Detail    []byte // JSON: before/after, Graph request IDs
+}
+
+// AppendAudit records an event that is not a transition (a DM sent, a
+// fallback used). a.At defaults to now; a.ID is ignored.
+func (s *Store) AppendAudit(ctx context.Context, a AuditRecord) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if a.RequestID != "" {
+			var one int
+			err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT 1 FROM requests WHERE id = ?`), a.RequestID).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("%w: audit record for request %q, which does not exist", ErrInvalid, a.RequestID)
+			}
+			if err != nil {
+				return fmt.Errorf("store: append audit: %w", err)
+			}
+		}
+		return s.appendAudit(ctx, tx, a)
+	})
+}
+
+// appendAudit validates a and inserts it in tx.
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a AuditRecord) error {
+	if err := required("audit tenant ID", a.TenantID); err != nil {
+		return err
+	}
+	if err := required("audit actor", a.Actor); err != nil {
+		return err
+	}
+	if err := required("audit action", a.Action); err != nil {
+		return err
+	}
+	for _, st := range []State{a.From, a.To} {
+		if st != "" && !st.Valid() {
+			return fmt.Errorf("%w: unknown state %q in audit record", ErrInvalid, st)
+		}
+	}
+	if err := checkJSON("audit detail", a.Detail); err != nil {
+		return err
+	}
+	at, err := normTime(a.At, "audit time", true)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.d.rebind(`
+		INSERT INTO audit_log (request_id, tenant_id, actor, action, from_state, to_state, occurred_at, detail)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		nullString(a.RequestID), a.TenantID, a.Actor, a.Action, string(a.From), string(a.To), s.d.timeArg(at), nullBytes(a.Detail))
+	if err != nil {
+		return fmt.Errorf("store: append audit: %w", err)
+	}
+	return nil
+}
+
+// Audit returns up to limit of the tenant's audit records, newest first.
+func (s *Store) Audit(ctx context.Context, tenantID string, limit int) ([]AuditRecord, error) {
+	if err := required("tenant ID", tenantID); err != nil {
+		return nil, err
+	}
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(`
+		SELECT id, request_id, tenant_id, actor, action, from_state, to_state, occurred_at, detail
+		FROM audit_log WHERE tenant_id = ? ORDER BY occurred_at DESC, id DESC LIMIT ?`), tenantID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit for tenant %s: %w", tenantID, err)
+	}
+	defer rows.Close()
+	var as []AuditRecord
+	for rows.Next() {
+		var (
+			a         AuditRecord
+			requestID sql.NullString
+			from, to  string
+		)
+		if err := rows.Scan(&a.ID, &requestID, &a.TenantID, &a.Actor, &a.Action, &from, &to, timeScanner{&a.At}, &a.Detail); err != nil {
+			return nil, fmt.Errorf("store: audit for tenant %s: %w", tenantID, err)
+		}
+		a.RequestID, a.From, a.To = requestID.String, State(from), State(to)
+		as = append(as, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: audit for tenant %s: %w", tenantID, err)
+	}
+	return as, nil
+}

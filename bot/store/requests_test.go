@@ -1,0 +1,574 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+var allStates = []State{
+	StatePending, StateApproved, StateApplying, StateApplied, StateFailed,
+	StateRejected, StateExpired, StateSuperseded, StateReverted,
+}
+
+// newRequest creates a pending request for tenant-a, created at t0 and
+// expiring a day later, changed by the mods.
+func newRequest(t *testing.T, s *Store, mods ...func(*Request)) Request {
+	t.Helper()
+	id, err := NewRequestID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Request{
+		ID: id, TenantID: "tenant-a", TenantName: "Contoso", RequestedBy: "UENG",
+		ChannelID: "C1", ThreadTS: "1700000000.000100", State: StatePending,
+		Plans:     []byte(`[{"policyId":"p1"}]`),
+		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour),
+	}
+	for _, mod := range mods {
+		mod(&r)
+	}
+	if err := s.CreateRequest(context.Background(), r); err != nil {
+		t.Fatalf("CreateRequest: %v", err)
+	}
+	return r
+}
+
+// pathTo is how a pending request reaches each state.
+var pathTo = map[State][]State{
+	StatePending:    {},
+	StateApproved:   {StateApproved},
+	StateApplying:   {StateApproved, StateApplying},
+	StateApplied:    {StateApproved, StateApplying, StateApplied},
+	StateFailed:     {StateApproved, StateApplying, StateFailed},
+	StateRejected:   {StateRejected},
+	StateExpired:    {StateExpired},
+	StateSuperseded: {StateSuperseded},
+	StateReverted:   {StateApproved, StateApplying, StateApplied, StateReverted},
+}
+
+// walk moves a pending request to state.
+func walk(t *testing.T, s *Store, id string, state State) {
+	t.Helper()
+	from := StatePending
+	for i, to := range pathTo[state] {
+		if _, err := s.Transition(context.Background(), id, Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Duration(i+1) * time.Minute)}); err != nil {
+			t.Fatalf("walk to %s: %s → %s: %v", state, from, to, err)
+		}
+		from = to
+	}
+}
+
+func TestNewRequestID(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 1000 {
+		id, err := NewRequestID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !validRequestID(id) {
+			t.Fatalf("NewRequestID = %q, not 32 hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("NewRequestID repeated %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestAllowed(t *testing.T) {
+	legal := map[[2]State]bool{
+		{StatePending, StateApproved}:   true,
+		{StatePending, StateRejected}:   true,
+		{StatePending, StateExpired}:    true,
+		{StatePending, StateSuperseded}: true,
+		{StateApproved, StateApplying}:  true,
+		{StateApplying, StateApplied}:   true,
+		{StateApplying, StateFailed}:    true,
+		{StateApplied, StateReverted}:   true,
+		{StateFailed, StateApplying}:    true,
+	}
+	for _, from := range append(allStates, "", "bogus") {
+		for _, to := range append(allStates, "", "bogus") {
+			if got, want := Allowed(from, to), legal[[2]State{from, to}]; got != want {
+				t.Errorf("Allowed(%q, %q) = %v, want %v", from, to, got, want)
+			}
+		}
+	}
+}
+
+// TestTransitionPairs tries every from → to on a request that is in from:
+// the legal ones succeed, the others are refused with ErrIllegalTransition and
+// change nothing.
+func TestTransitionPairs(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		for _, from := range allStates {
+			for _, to := range allStates {
+				t.Run(fmt.Sprintf("%s→%s", from, to), func(t *testing.T) {
+					r := newRequest(t, s)
+					walk(t, s, r.ID, from)
+					before, err := s.Request(ctx, r.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := s.Transition(ctx, r.ID, Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Hour)})
+					if Allowed(from, to) {
+						if err != nil {
+							t.Fatalf("legal transition: %v", err)
+						}
+						if got.State != to || got.Version != before.Version+1 {
+							t.Errorf("after transition: state %s version %d, want %s %d", got.State, got.Version, to, before.Version+1)
+						}
+						return
+					}
+					if !errors.Is(err, ErrIllegalTransition) || errors.Is(err, ErrConflict) {
+						t.Fatalf("illegal transition: err = %v, want ErrIllegalTransition", err)
+					}
+					after, err := s.Request(ctx, r.ID)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if after.State != from || after.Version != before.Version || !after.UpdatedAt.Equal(before.UpdatedAt) {
+						t.Errorf("refused transition changed the request: %+v", after)
+					}
+				})
+			}
+		}
+	})
+}
+
+func TestRequestLifecycle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		diagID, err := s.SaveDiagnosis(ctx, DiagnosisRecord{TenantID: "tenant-a", Verdict: "blocked", CreatedAt: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := newRequest(t, s, func(r *Request) { r.DiagnosisID = diagID })
+
+		got, err := s.Request(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := r
+		want.CreatedAt, want.ExpiresAt, want.UpdatedAt, want.Version = us(t0), us(r.ExpiresAt), us(t0), 1
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Request =\n%+v, want\n%+v", got, want)
+		}
+
+		step := func(from, to State, by string, at time.Duration, tr Transition) Request {
+			t.Helper()
+			tr.From, tr.To, tr.By, tr.At = from, to, by, t0.Add(at)
+			got, err := s.Transition(ctx, r.ID, tr)
+			if err != nil {
+				t.Fatalf("%s → %s: %v", from, to, err)
+			}
+			return got
+		}
+		got = step(StatePending, StateApproved, "UADMIN", time.Minute, Transition{Detail: []byte(`{"approver":"UADMIN"}`)})
+		if got.DecidedBy != "UADMIN" || got.Version != 2 || !got.UpdatedAt.Equal(us(t0.Add(time.Minute))) {
+			t.Errorf("after approval: %+v", got)
+		}
+		step(StateApproved, StateApplying, "", 2*time.Minute, Transition{})
+		got = step(StateApplying, StateFailed, "", 3*time.Minute, Transition{
+			Result: []byte(`{"p1":"403 Forbidden"}`), Reason: "Graph refused the PATCH of p1",
+		})
+		if string(got.Result) != `{"p1":"403 Forbidden"}` || got.Reason != "Graph refused the PATCH of p1" {
+			t.Errorf("after failure: result %s, reason %q", got.Result, got.Reason)
+		}
+		step(StateFailed, StateApplying, "UADMIN", 4*time.Minute, Transition{})
+		got = step(StateApplying, StateApplied, "", 5*time.Minute, Transition{Result: []byte(`{"p1":"ok"}`)})
+		if got.DecidedBy != "UADMIN" || string(got.Result) != `{"p1":"ok"}` || got.Reason != "Graph refused the PATCH of p1" {
+			t.Errorf("after applied: decided by %q, result %s, reason %q", got.DecidedBy, got.Result, got.Reason)
+		}
+		got = step(StateApplied, StateReverted, "UOTHER", 6*time.Minute, Transition{Detail: []byte(`{"before":{}}`)})
+		if got.Version != 7 || got.DecidedBy != "UADMIN" {
+			t.Errorf("after revert: version %d, decided by %q; want 7, UADMIN", got.Version, got.DecidedBy)
+		}
+
+		audit, err := s.Audit(ctx, "tenant-a", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantAudit := []struct {
+			actor, action string
+			from, to      State
+		}{
+			{"UOTHER", "reverted", StateApplied, StateReverted},
+			{"ca-check", "applied", StateApplying, StateApplied},
+			{"UADMIN", "applying", StateFailed, StateApplying},
+			{"ca-check", "failed", StateApplying, StateFailed},
+			{"ca-check", "applying", StateApproved, StateApplying},
+			{"UADMIN", "approved", StatePending, StateApproved},
+			{"UENG", "requested", "", StatePending},
+		}
+		if len(audit) != len(wantAudit) {
+			t.Fatalf("Audit has %d records, want %d: %+v", len(audit), len(wantAudit), audit)
+		}
+		for i, w := range wantAudit {
+			a := audit[i]
+			if a.RequestID != r.ID || a.TenantID != "tenant-a" || a.Actor != w.actor || a.Action != w.action || a.From != w.from || a.To != w.to {
+				t.Errorf("audit[%d] = %+v, want %+v", i, a, w)
+			}
+		}
+		if string(audit[0].Detail) != `{"before":{}}` || string(audit[5].Detail) != `{"approver":"UADMIN"}` || audit[1].Detail != nil {
+			t.Errorf("audit details: %q, %q, %q", audit[0].Detail, audit[5].Detail, audit[1].Detail)
+		}
+		if !audit[6].At.Equal(us(t0)) || !audit[0].At.Equal(us(t0.Add(6*time.Minute))) {
+			t.Errorf("audit times: %v, %v", audit[6].At, audit[0].At)
+		}
+		if short, _ := s.Audit(ctx, "tenant-a", 2); len(short) != 2 || short[0].ID != audit[0].ID {
+			t.Errorf("Audit(limit 2) = %+v", short)
+		}
+	})
+}
+
+func TestTransitionConflicts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		if _, err := s.Transition(ctx, "00000000000000000000000000000000", Transition{From: StatePending, To: StateApproved, At: t0}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Transition of an unknown request = %v, want ErrNotFound", err)
+		}
+		r := newRequest(t, s)
+		if _, err := s.Transition(ctx, r.ID, Transition{From: StateApproved, To: StateApplying, At: t0}); !errors.Is(err, ErrConflict) {
+			t.Errorf("Transition from a state the request is not in = %v, want ErrConflict", err)
+		}
+		// Approving at or after ExpiresAt fails even before the sweep ran;
+		// rejecting still works.
+		if _, err := s.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: r.ExpiresAt}); !errors.Is(err, ErrExpired) {
+			t.Errorf("approval at ExpiresAt = %v, want ErrExpired", err)
+		}
+		if got, _ := s.Request(ctx, r.ID); got.State != StatePending || got.Version != 1 {
+			t.Errorf("a refused approval changed the request: %+v", got)
+		}
+		if _, err := s.Transition(ctx, r.ID, Transition{From: StatePending, To: StateRejected, By: "UADMIN", At: r.ExpiresAt.Add(time.Hour)}); err != nil {
+			t.Errorf("rejection after ExpiresAt: %v", err)
+		}
+		if err := s.CreateRequest(ctx, r); !errors.Is(err, ErrConflict) {
+			t.Errorf("CreateRequest with an existing ID = %v, want ErrConflict", err)
+		}
+		if got, _ := s.Request(ctx, r.ID); got.State != StateRejected {
+			t.Errorf("re-creating a request changed it: %+v", got)
+		}
+	})
+}
+
+// TestTransitionRace: of 50 concurrent approvals of one request, exactly one
+// wins, and only it leaves an audit record.
+func TestTransitionRace(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		stores := []*Store{openStore(t, dsn)}
+		t.Run("one store", func(t *testing.T) { raceApprovals(t, stores) })
+		stores = append(stores, openStore(t, dsn))
+		t.Run("two replicas", func(t *testing.T) { raceApprovals(t, stores) })
+	})
+}
+
+func raceApprovals(t *testing.T, stores []*Store) {
+	const n = 50
+	ctx := context.Background()
+	r := newRequest(t, stores[0])
+	var (
+		wg        sync.WaitGroup
+		start     = make(chan struct{})
+		errs      = make([]error, n)
+		approvers = make([]string, n)
+	)
+	for i := range n {
+		approvers[i] = fmt.Sprintf("U%02d", i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = stores[i%len(stores)].Transition(ctx, r.ID, Transition{
+				From: StatePending, To: StateApproved, By: approvers[i], At: t0.Add(time.Minute),
+			})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	winner := ""
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if winner != "" {
+				t.Errorf("both %s and %s approved", winner, approvers[i])
+			}
+			winner = approvers[i]
+		case !errors.Is(err, ErrConflict):
+			t.Errorf("approval %d: %v, want ErrConflict", i, err)
+		}
+	}
+	if winner == "" {
+		t.Fatal("no approval succeeded")
+	}
+	got, err := stores[len(stores)-1].Request(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.State != StateApproved || got.DecidedBy != winner || got.Version != 2 {
+		t.Errorf("after the race: state %s, decided by %s, version %d; want approved, %s, 2", got.State, got.DecidedBy, got.Version, winner)
+	}
+	audit, err := stores[0].Audit(ctx, r.TenantID, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approvals := 0
+	for _, a := range audit {
+		if a.RequestID == r.ID && a.To == StateApproved {
+			approvals++
+			if a.Actor != winner {
+				t.Errorf("audit names %s, the winner was %s", a.Actor, winner)
+			}
+		}
+	}
+	if approvals != 1 {
+		t.Errorf("%d audit records of the approval, want 1", approvals)
+	}
+}
+
+// TestClaimRace: of 50 concurrent claims of one key, exactly one is first.
+func TestClaimRace(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		stores := []*Store{openStore(t, dsn), openStore(t, dsn)}
+		for _, replicas := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%d stores", replicas), func(t *testing.T) {
+				const n = 50
+				key := fmt.Sprintf("Ev%d", replicas)
+				var (
+					wg     sync.WaitGroup
+					start  = make(chan struct{})
+					mu     sync.Mutex
+					firsts int
+				)
+				for i := range n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						<-start
+						first, err := stores[i%replicas].Claim(context.Background(), key, t0)
+						if err != nil {
+							t.Errorf("Claim: %v", err)
+						}
+						if first {
+							mu.Lock()
+							firsts++
+							mu.Unlock()
+						}
+					}()
+				}
+				close(start)
+				wg.Wait()
+				if firsts != 1 {
+					t.Errorf("%d claims were first, want 1", firsts)
+				}
+			})
+		}
+	})
+}
+
+// TestReplicas: two Stores on one database see each other's writes.
+func TestReplicas(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		a, b := openStore(t, dsn), openStore(t, dsn)
+		if err := a.LinkChannel(ctx, Link{ChannelID: "C1", TenantID: "tenant-a", LinkedAt: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := b.ChannelLink(ctx, "C1"); err != nil || l.TenantID != "tenant-a" {
+			t.Errorf("replica b: ChannelLink = %+v, %v", l, err)
+		}
+		if first, err := a.Claim(ctx, "Ev1", t0); err != nil || !first {
+			t.Fatalf("replica a: Claim = %v, %v", first, err)
+		}
+		if first, err := b.Claim(ctx, "Ev1", t0); err != nil || first {
+			t.Errorf("replica b: Claim of a's key = %v, %v; want false", first, err)
+		}
+		r := newRequest(t, a)
+		if _, err := b.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: t0.Add(time.Minute)}); err != nil {
+			t.Fatalf("replica b approves a's request: %v", err)
+		}
+		if _, err := a.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: t0.Add(time.Minute)}); !errors.Is(err, ErrConflict) {
+			t.Errorf("replica a approves again = %v, want ErrConflict", err)
+		}
+		if got, err := a.Request(ctx, r.ID); err != nil || got.State != StateApproved {
+			t.Errorf("replica a reads %+v, %v", got, err)
+		}
+	})
+}
+
+func TestExpireRequests(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		now := t0.Add(2 * time.Hour)
+		past := newRequest(t, s, func(r *Request) { r.ExpiresAt = t0.Add(time.Hour) })
+		atNow := newRequest(t, s, func(r *Request) { r.ExpiresAt = now })
+		future := newRequest(t, s, func(r *Request) { r.ExpiresAt = now.Add(time.Microsecond) })
+		approved := newRequest(t, s, func(r *Request) { r.ExpiresAt = t0.Add(time.Hour) })
+		walk(t, s, approved.ID, StateApproved)
+		other := newRequest(t, s, func(r *Request) { r.TenantID = "tenant-b"; r.ExpiresAt = t0.Add(time.Hour) })
+
+		expired, err := s.ExpireRequests(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(map[string]Request)
+		for _, r := range expired {
+			got[r.ID] = r
+		}
+		if len(expired) != 3 || got[past.ID].State != StateExpired || got[atNow.ID].State != StateExpired || got[other.ID].State != StateExpired {
+			t.Fatalf("ExpireRequests returned %+v; want past, atNow and other, expired", expired)
+		}
+		if got[past.ID].Version != 2 || !got[past.ID].UpdatedAt.Equal(us(now)) {
+			t.Errorf("expired request: version %d, updated %v", got[past.ID].Version, got[past.ID].UpdatedAt)
+		}
+		for id, want := range map[string]State{future.ID: StatePending, approved.ID: StateApproved} {
+			if r, _ := s.Request(ctx, id); r.State != want {
+				t.Errorf("request %s is %s, want %s", id, r.State, want)
+			}
+		}
+		pending, err := s.PendingFor(ctx, "tenant-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) != 1 || pending[0].ID != future.ID {
+			t.Errorf("PendingFor = %+v, want only %s", pending, future.ID)
+		}
+		again, err := s.ExpireRequests(ctx, now)
+		if err != nil || len(again) != 0 {
+			t.Errorf("second sweep = %+v, %v; want none", again, err)
+		}
+		audit, _ := s.Audit(ctx, "tenant-b", 10)
+		if len(audit) != 2 || audit[0].Action != "expired" || audit[0].Actor != "ca-check" || audit[0].From != StatePending || audit[0].To != StateExpired {
+			t.Errorf("tenant-b audit = %+v", audit)
+		}
+		if _, err := s.Transition(ctx, past.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: t0}); !errors.Is(err, ErrConflict) {
+			t.Errorf("approving an expired request = %v, want ErrConflict", err)
+		}
+	})
+}
+
+// TestExpireRace: replicas sweeping at once expire each request once.
+func TestExpireRace(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		stores := []*Store{openStore(t, dsn), openStore(t, dsn)}
+		for range 10 {
+			newRequest(t, stores[0], func(r *Request) { r.ExpiresAt = t0.Add(time.Hour) })
+		}
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			total int
+		)
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rs, err := stores[i%2].ExpireRequests(context.Background(), t0.Add(2*time.Hour))
+				if err != nil {
+					t.Errorf("ExpireRequests: %v", err)
+				}
+				mu.Lock()
+				total += len(rs)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if total != 10 {
+			t.Errorf("sweeps expired %d requests in all, want 10", total)
+		}
+		audit, _ := stores[1].Audit(context.Background(), "tenant-a", 100)
+		if len(audit) != 20 {
+			t.Errorf("%d audit records, want 10 requested + 10 expired", len(audit))
+		}
+	})
+}
+
+func TestRequests(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := newRequest(t, s)
+		b := newRequest(t, s, func(r *Request) { r.CreatedAt = t0.Add(time.Second) })
+		walk(t, s, b.ID, StateApplying)
+		c := newRequest(t, s, func(r *Request) { r.CreatedAt = t0.Add(2 * time.Second) })
+		walk(t, s, c.ID, StateApproved)
+
+		ids := func(rs []Request) []string {
+			var ids []string
+			for _, r := range rs {
+				ids = append(ids, r.ID)
+			}
+			return ids
+		}
+		for _, tc := range []struct {
+			states []State
+			want   []string
+		}{
+			{nil, []string{a.ID, b.ID, c.ID}},
+			{[]State{StatePending}, []string{a.ID}},
+			{[]State{StateApproved, StateApplying}, []string{b.ID, c.ID}},
+			{[]State{StateFailed}, nil},
+		} {
+			rs, err := s.Requests(ctx, tc.states...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(ids(rs)) != fmt.Sprint(tc.want) {
+				t.Errorf("Requests(%v) = %v, want %v", tc.states, ids(rs), tc.want)
+			}
+		}
+	})
+}
+
+func TestAppendAudit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRequest(t, s)
+		events := []AuditRecord{
+			{RequestID: r.ID, TenantID: "tenant-a", Actor: "ca-check", Action: "dm_sent", At: t0.Add(time.Minute), Detail: []byte(`{"to":"UADMIN"}`)},
+			{TenantID: "tenant-a", Actor: "UADMIN", Action: "approver_added", At: t0.Add(2 * time.Minute)},
+			{TenantID: "tenant-b", Actor: "UADMIN", Action: "approver_added", At: t0.Add(3 * time.Minute)},
+		}
+		for _, a := range events {
+			if err := s.AppendAudit(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.AppendAudit(ctx, AuditRecord{RequestID: "ffffffffffffffffffffffffffffffff", TenantID: "tenant-a", Actor: "x", Action: "dm_sent"}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("AppendAudit for an unknown request = %v, want ErrInvalid", err)
+		}
+		got, err := s.Audit(ctx, "tenant-a", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 3 || got[0].Action != "approver_added" || got[0].RequestID != "" || got[1].Action != "dm_sent" ||
+			string(got[1].Detail) != `{"to":"UADMIN"}` || got[2].Action != "requested" {
+			t.Errorf("Audit = %+v", got)
+		}
+	})
+}
+
+// TestAuditAppendOnly: the schema itself refuses to change or delete audit
+// records, whoever connects.
+func TestAuditAppendOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		newRequest(t, s)
+		for _, q := range []string{
+			`UPDATE audit_log SET actor = 'mallory'`,
+			`DELETE FROM audit_log`,
+		} {
+			if _, err := s.db.ExecContext(ctx, q); err == nil {
+				t.Errorf("%s succeeded", q)
+			}
+		}
+		got, err := s.Audit(ctx, "tenant-a", 10)
+		if err != nil || len(got) != 1 || got[0].Actor != "UENG" {
+			t.Errorf("audit after tampering = %+v, %v", got, err)
+		}
+	})
+}
