@@ -1,0 +1,264 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cacheck/ca-check/bot/slacktest"
+	"github.com/cacheck/ca-check/graphclient/graphtest"
+)
+
+const (
+	appID        = "0c5e1f2a-3b4c-4d5e-8f60-718293a4b5c6"
+	clientSecret = "e2e-client-secret~never-logged"
+	botToken     = "xoxb-e2e-bot-token"
+	appToken     = "xapp-e2e-app-token"
+	channel      = "C0SUPPORT"
+	engineer     = "U0ENGINEER"
+	// A policy whose name tries to notify the whole channel.
+	hostilePolicy = "ffffffff-0000-4000-8000-00000000000f"
+)
+
+// newGraph starts the fake Graph with the partner tenant (one GDAP
+// relationship) and the example tenant as Contoso, whose export gains a
+// blocking policy named "<!channel> …", and points the CACHECK_ Graph
+// settings at it.
+func newGraph(t *testing.T) *graphtest.Server {
+	t.Helper()
+	g := graphtest.New(t)
+	partner := &graphtest.Tenant{ID: examplePartner, DisplayName: "Partner", Domains: []string{"partner.example"}}
+	partner.Relationships = []map[string]any{{
+		"id": "rel-contoso", "displayName": "Contoso support", "status": "active",
+		"endDateTime": "2099-01-01T00:00:00Z",
+		"customer":    map[string]any{"tenantId": exampleTenant, "displayName": "Contoso Ltd"},
+		"accessDetails": map[string]any{"unifiedRoles": []map[string]any{
+			{"roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10"}, // Global Administrator
+		}},
+	}}
+	contoso := &graphtest.Tenant{ID: exampleTenant, DisplayName: "Contoso Ltd", Domains: []string{"contoso.example"}}
+	if err := contoso.LoadDir(exampleDir); err != nil {
+		t.Fatal(err)
+	}
+	contoso.Policies = append(contoso.Policies, map[string]any{
+		"id": hostilePolicy, "displayName": "<!channel> block <@U0BOSS> everyone", "state": "enabled",
+		"conditions": map[string]any{
+			"users":          map[string]any{"includeUsers": []string{"All"}},
+			"applications":   map[string]any{"includeApplications": []string{"All"}},
+			"clientAppTypes": []string{"all"},
+		},
+		"grantControls": map[string]any{"operator": "OR", "builtInControls": []string{"block"}},
+	})
+	g.AddTenant(partner)
+	g.AddTenant(contoso)
+	for k, v := range map[string]string{
+		"CACHECK_PARTNER_TENANT_ID": examplePartner,
+		"CACHECK_CLIENT_ID":         appID,
+		"CACHECK_CLIENT_SECRET":     clientSecret,
+		"CACHECK_GRAPH_URL":         g.GraphURL(),
+		"CACHECK_AUTHORITY_HOST":    g.AuthorityHost(),
+	} {
+		t.Setenv(k, v)
+	}
+	return g
+}
+
+func liveCLI(g *graphtest.Server) (*cli, *bytes.Buffer, *syncBuffer) {
+	var out bytes.Buffer
+	errb := &syncBuffer{}
+	return &cli{stdin: strings.NewReader(""), stdout: &out, stderr: errb, graphTransport: g.Client().Transport}, &out, errb
+}
+
+// diagnose --tenant reads the tenant through Graph and prints the same JSON
+// as offline, with the tenant and the GDAP relationship; it only reads.
+func TestDiagnoseLive(t *testing.T) {
+	g := newGraph(t)
+	c, out, errb := liveCLI(g)
+	status := run(t.Context(), []string{"diagnose", "--tenant", "contoso.example", "--error-file", exampleDir + "/error.txt", "--json"}, c)
+	if status != 0 {
+		t.Fatalf("status %d: %s", status, errb)
+	}
+	var d struct {
+		Verdict      string
+		Confirmed    bool
+		Tenant       struct{ ID string }
+		Relationship struct{ Status string }
+		Policies     []struct{ ID, Effect string }
+	}
+	if err := json.Unmarshal(out.Bytes(), &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != "blocked" || !d.Confirmed || d.Tenant.ID != exampleTenant || d.Relationship.Status != "active" {
+		t.Errorf("verdict %q confirmed %v tenant %q relationship %q", d.Verdict, d.Confirmed, d.Tenant.ID, d.Relationship.Status)
+	}
+	var hostile string
+	for _, p := range d.Policies {
+		if p.ID == hostilePolicy {
+			hostile = p.Effect
+		}
+	}
+	if hostile != "blocks" {
+		t.Errorf("the block-all policy: effect %q, want blocks", hostile)
+	}
+	if n := len(g.GraphRequests(http.MethodPatch, "")); n != 0 {
+		t.Errorf("a diagnosis sent %d PATCH requests", n)
+	}
+	if strings.Contains(errb.String(), clientSecret) {
+		t.Error("stderr shows the client secret")
+	}
+}
+
+func TestTenants(t *testing.T) {
+	g := newGraph(t)
+	c, out, errb := liveCLI(g)
+	if status := run(t.Context(), []string{"tenants"}, c); status != 0 {
+		t.Fatalf("status %d: %s", status, errb)
+	}
+	for _, w := range []string{"Contoso Ltd", exampleTenant, "active", "2099-01-01"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("tenants output does not show %q:\n%s", w, out)
+		}
+	}
+}
+
+// The README's main command, end to end: 'ca-check serve' in Socket Mode
+// (the default) against the fake Slack and the fake Graph, with the
+// embedded SQLite store. A slash command is acked and answered with the
+// blocking policies, hostile names escaped; a paste in a thread of a linked
+// channel gets one threaded answer however often Slack delivers it.
+func TestServeEndToEnd(t *testing.T) {
+	g := newGraph(t)
+	fake := slacktest.New()
+	t.Cleanup(fake.Close)
+	for k, v := range map[string]string{
+		"CACHECK_SLACK_BOT_TOKEN": botToken,
+		"CACHECK_SLACK_APP_TOKEN": appToken,
+		"CACHECK_SLACK_API_URL":   fake.APIURL,
+		"CACHECK_DB":              t.TempDir() + "/ca-check.db",
+		"CACHECK_HEALTH_ADDR":     "127.0.0.1:0",
+		"CACHECK_LOG_LEVEL":       "debug",
+	} {
+		t.Setenv(k, v)
+	}
+	os.Unsetenv("CACHECK_HTTP_ADDR")
+	c, _, logs := liveCLI(g)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve"}, c) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case status := <-done:
+			if status != 0 {
+				t.Errorf("serve exited %d after a shutdown; logs:\n%s", status, logs)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop after its context was cancelled")
+		}
+		for _, secret := range []string{clientSecret, botToken, appToken, "Access has been blocked"} {
+			if strings.Contains(logs.String(), secret) {
+				t.Errorf("the logs contain %q", secret)
+			}
+		}
+	})
+
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := fake.WaitConnected(wctx); err != nil {
+		t.Fatalf("the bot did not open a Socket Mode connection: %v; logs:\n%s", err, logs)
+	}
+
+	ack, err := fake.SlashCommand(wctx, slack.SlashCommand{ChannelID: channel, UserID: engineer, Text: "contoso.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ack.Payload), "contoso.example") {
+		t.Errorf("ack = %s", ack.Payload)
+	}
+	calls, err := fake.WaitCalls(wctx, 1, "chat.postMessage")
+	if err != nil {
+		t.Fatalf("%v; logs:\n%s", err, logs)
+	}
+	answer := calls[0]
+	text := answer.Text()
+	for _, w := range []string{"Block access outside trusted locations", "Require Duo MFA", "&lt;!channel&gt; block &lt;@U0BOSS&gt; everyone"} {
+		if !strings.Contains(text, w) {
+			t.Errorf("the answer does not show %q:\n%s", w, text)
+		}
+	}
+	if strings.Contains(string(answer.Body), "<!channel>") || strings.Contains(string(answer.Body), "<@U0BOSS>") {
+		t.Error("a policy name reached Slack unescaped")
+	}
+	if answer.Arg("channel") != channel {
+		t.Errorf("answered in %q, want the command's channel", answer.Arg("channel"))
+	}
+	if n := len(g.GraphRequests(http.MethodPatch, "")); n != 0 {
+		t.Errorf("a diagnosis sent %d PATCH requests", n)
+	}
+
+	// Link the channel, then paste the error in a thread, twice (Slack
+	// retries deliveries): one answer, in that thread, confirmed by the
+	// sign-in log through the paste's correlation ID.
+	if _, err := fake.SlashCommand(wctx, slack.SlashCommand{ChannelID: channel, UserID: engineer, Text: "link contoso.example"}); err != nil {
+		t.Fatal(err)
+	}
+	calls, err = fake.WaitCalls(wctx, 2, "chat.postMessage")
+	if err != nil {
+		t.Fatalf("no answer to link: %v", err)
+	}
+	if !strings.Contains(calls[1].Text(), "linked this channel to *Contoso Ltd (contoso.example)*") {
+		t.Errorf("link answered %q", calls[1].Text())
+	}
+	paste, err := os.ReadFile(exampleDir + "/error.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := slacktest.Message(channel, engineer, "1700000900.000200", "1700000900.000100", string(paste))
+	for range 2 {
+		if _, err := fake.Event(wctx, "EvPaste1", msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls, err = fake.WaitCalls(wctx, 3, "chat.postMessage")
+	if err != nil {
+		t.Fatalf("%v; logs:\n%s", err, logs)
+	}
+	threaded := calls[2]
+	if threaded.Arg("thread_ts") != "1700000900.000100" {
+		t.Errorf("paste answered with thread_ts %q, want the thread", threaded.Arg("thread_ts"))
+	}
+	if !strings.Contains(threaded.Text(), "7d2c4b91-3f5e-4a8b-b1c6-0e9f2a4d6c83") {
+		t.Errorf("the threaded answer does not use the paste's correlation ID:\n%s", threaded.Text())
+	}
+	// Whatever else comes, no second answer to the paste.
+	time.Sleep(300 * time.Millisecond)
+	if n := len(fake.Calls("chat.postMessage")); n != 3 {
+		t.Errorf("%d messages posted, want 3 (the command's, the link's and the paste's)", n)
+	}
+}
+
+// syncBuffer is stderr shared with the bot's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// graphMetrics counts the requests graphclient sends, under the Graph SDK's
+// retry middleware, so that every attempt and every throttle is seen.
+type graphMetrics struct {
+	requests  *prometheus.CounterVec
+	throttled *prometheus.CounterVec
+}
+
+func newGraphMetrics(reg prometheus.Registerer) *graphMetrics {
+	m := &graphMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cacheck_graph_requests_total",
+			Help: "HTTP requests to Microsoft Graph and Entra ID (endpoint graph or login), retries included, by status code (0: no response).",
+		}, []string{"endpoint", "code"}),
+		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cacheck_graph_throttled_total",
+			Help: "Responses 429 (throttled) and 503/504 (unavailable) from Microsoft Graph and Entra ID, by endpoint.",
+		}, []string{"endpoint"}),
+	}
+	reg.MustRegister(m.requests, m.throttled)
+	return m
+}
+
+// wrap returns a transport that counts what passes through next (nil:
+// http.DefaultTransport).
+func (m *graphMetrics) wrap(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		// A diagnosis sends about seven requests at once.
+		t.MaxIdleConnsPerHost = 16
+		next = t
+	}
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		endpoint := "graph"
+		if p := req.URL.Path; strings.Contains(p, "/oauth2/") || strings.Contains(p, "/.well-known/") || strings.Contains(p, "/discovery/") {
+			endpoint = "login"
+		}
+		resp, err := next.RoundTrip(req)
+		code := 0
+		if err == nil {
+			code = resp.StatusCode
+		}
+		m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
+		switch code {
+		case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			m.throttled.WithLabelValues(endpoint).Inc()
+		}
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
