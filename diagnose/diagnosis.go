@@ -179,6 +179,9 @@ func (d *Diagnosis) confirm(signIns []SignIn) {
 					d.Disagreements = append(d.Disagreements, fmt.Sprintf("policy %s: the sign-in log says it would have failed the sign-in; the engine said it would be %s", quoteName(r.DisplayName), r.WouldBe))
 				}
 				if r.Effect == EffectReportOnly {
+					if len(r.Reasons) > 0 && r.Reasons[0] == reportOnlyReason(r.WouldBe) {
+						r.Reasons[0] = reportOnlyReason(EffectBlocks)
+					}
 					r.WouldBe, r.Confirmed = EffectBlocks, true
 				}
 				r.Reasons = appendOnce(r.Reasons, "sign-in log: report-only, would have failed the partner's sign-in at "+when)

@@ -130,7 +130,7 @@ func (e *evaluator) evaluate(p *Policy) PolicyResult {
 	case strings.EqualFold(p.State, StateReportOnly):
 		r.WouldBe, r.Reasons = e.effect(p)
 		r.Effect = EffectReportOnly
-		r.Reasons = append([]string{"state: report-only, never enforced; would be " + string(r.WouldBe)}, r.Reasons...)
+		r.Reasons = append([]string{reportOnlyReason(r.WouldBe)}, r.Reasons...)
 		return r
 	case !strings.EqualFold(p.State, StateEnabled):
 		// A state Graph adds later: evaluate as enabled, and say so.
@@ -612,4 +612,10 @@ func ipOf(s string) netip.Addr {
 		return netip.Addr{}
 	}
 	return a
+}
+
+// reportOnlyReason is the first reason of a report-only policy; the sign-in
+// log may revise wouldBe, and the reason with it.
+func reportOnlyReason(wouldBe Effect) string {
+	return "state: report-only, never enforced; would be " + string(wouldBe)
 }
