@@ -46,6 +46,20 @@ type Store interface {
 	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
 	RecentDiagnoses(ctx context.Context, limit int) ([]store.DiagnosisRecord, error)
 	Ping(ctx context.Context) error
+
+	// Approvals (DESIGN.md "Approvals").
+	AddApprover(ctx context.Context, tenantID, slackUserID, addedBy string, now time.Time) error
+	RemoveApprover(ctx context.Context, tenantID, slackUserID string) error
+	Approvers(ctx context.Context, tenantID string) ([]string, error)
+	CreateRequest(ctx context.Context, r store.Request) error
+	Request(ctx context.Context, id string) (store.Request, error)
+	Transition(ctx context.Context, id string, t store.Transition) (store.Request, error)
+	Requests(ctx context.Context, states ...store.State) ([]store.Request, error)
+	PendingFor(ctx context.Context, tenantID string) ([]store.Request, error)
+	ExpireRequests(ctx context.Context, now time.Time) ([]store.Request, error)
+	AppendAudit(ctx context.Context, a store.AuditRecord) error
+	Audit(ctx context.Context, tenantID string, limit int) ([]store.AuditRecord, error)
+	RequestAudit(ctx context.Context, requestID string) ([]store.AuditRecord, error)
 }
 
 // Bot is the Slack bot. Create it with New and start it with Run.
@@ -59,6 +73,13 @@ type Bot struct {
 	log   *slog.Logger
 	m     *metrics
 	pool  *pool
+
+	// Approvals: nil changer disables them.
+	changer    Changer
+	sweepEvery time.Duration
+	// applying holds the IDs of requests this process is applying, so that
+	// its own sweep never reconciles them.
+	applying sync.Map
 
 	// Set once auth.test has answered; /readyz waits for it.
 	self atomic.Pointer[identity]
@@ -118,6 +139,9 @@ func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
 	if b.http == nil {
 		b.http = &http.Client{Timeout: 30 * time.Second}
 	}
+	if b.sweepEvery <= 0 {
+		b.sweepEvery = time.Minute
+	}
 	b.api = slack.New(cfg.BotToken,
 		slack.OptionAPIURL(cfg.SlackAPIURL),
 		slack.OptionHTTPClient(b.http),
@@ -174,6 +198,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { b.pruneClaims(runCtx) })
+	if b.changer != nil {
+		wg.Go(func() { b.sweepApprovals(runCtx) })
+	}
 	if slackSrv != nil {
 		go func() { serveErr <- serve(slackSrv, slackLn) }()
 	} else {

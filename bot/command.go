@@ -51,6 +51,24 @@ func (b *Bot) command(ctx context.Context, cmd slack.SlashCommand) *ackMessage {
 	case "unlink":
 		b.m.commands.WithLabelValues("unlink").Inc()
 		return b.queue(ctx, "unlink", func(ctx context.Context) { b.unlink(ctx, dst) }, "Unlinking this channel…")
+	case "approvers":
+		b.m.commands.WithLabelValues("approvers").Inc()
+		args := strings.Fields(rest)
+		return b.queue(ctx, "approvers", func(ctx context.Context) { b.approvers(ctx, dst, args) }, "Looking up the approvers…")
+	case "audit":
+		b.m.commands.WithLabelValues("audit").Inc()
+		query := strings.TrimSpace(rest)
+		if len(query) > maxQueryLen {
+			return ephemeral(":warning: That is too long for a tenant.")
+		}
+		return b.queue(ctx, "audit", func(ctx context.Context) { b.audit(ctx, dst, query) }, "Reading the audit log…")
+	case "revert":
+		b.m.commands.WithLabelValues("revert").Inc()
+		id := strings.TrimSpace(rest)
+		if b.changer == nil {
+			return ephemeral(":construction: Approvals are not configured in this ca-check, so there is nothing to revert.")
+		}
+		return b.queue(ctx, "revert", func(ctx context.Context) { b.revert(ctx, dst, dst.User, id) }, "Reverting…")
 	}
 
 	if errs := diagnose.ParseErrors(text); len(errs) > 0 {
@@ -92,6 +110,9 @@ func helpAck() *ackMessage {
 		"• `/ca-check <pasted error>` — paste a sign-in error (AADSTS53003 and friends); I read the code, the correlation ID and the tenant from it\n" +
 		"• `/ca-check link contoso.com` — link this channel to a customer, so checks and pastes here default to it; `/ca-check link` shows the link\n" +
 		"• `/ca-check unlink` — remove this channel's link\n" +
+		"• `/ca-check approvers contoso.com list|add @user|remove @user` — who approves changes in a customer tenant (ca-check admins)\n" +
+		"• `/ca-check audit contoso.com` — every approval request and change in a customer tenant\n" +
+		"• `/ca-check revert <request ID>` — undo an applied change, within the revert window\n" +
 		"• `/ca-check help` — this list\n" +
 		"You can also paste an error into any thread in a channel I'm in, or mention me with it; I answer in the thread."
 	return &ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text}

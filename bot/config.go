@@ -24,6 +24,42 @@ type Config struct {
 	HealthAddr      string        `envconfig:"HEALTH_ADDR" default:":8081" desc:"address of /healthz, /readyz and /metrics (may equal HTTP_ADDR); ca-check healthcheck GETs /healthz here"`
 	Workers         int           `envconfig:"WORKERS" default:"8" desc:"diagnoses run at the same time; more requests wait in a queue of 32 per worker"`
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"30s" desc:"how long a shutdown waits for in-flight diagnoses before cancelling them"`
+	ApprovalTTL     time.Duration `envconfig:"APPROVAL_TTL" default:"24h" desc:"how long an approval request waits for the customer admin before it expires (at most 720h)"`
+	RevertWindow    time.Duration `envconfig:"REVERT_WINDOW" default:"168h" desc:"how long after an applied change it can be reverted (the Revert button, /ca-check revert)"`
+	ApproverVerify  string        `envconfig:"APPROVER_VERIFY" desc:"empty: the approvers stored per tenant decide; graph: also require, at each click, that the approver's Slack email is a user of the customer tenant with an active Global, Security or Conditional Access Administrator role"`
+}
+
+// Defaults for a Config built in code rather than by envconfig, where a zero
+// duration means "the default".
+const (
+	defaultApprovalTTL  = 24 * time.Hour
+	defaultRevertWindow = 7 * 24 * time.Hour
+	maxApprovalTTL      = 30 * 24 * time.Hour
+)
+
+// VerifyGraph is Config.ApproverVerify's value that checks approvers'
+// admin roles in the customer tenant.
+const VerifyGraph = "graph"
+
+func (c Config) approvalTTL() time.Duration {
+	if c.ApprovalTTL == 0 {
+		return defaultApprovalTTL
+	}
+	return c.ApprovalTTL
+}
+
+func (c Config) revertWindow() time.Duration {
+	if c.RevertWindow == 0 {
+		return defaultRevertWindow
+	}
+	return c.RevertWindow
+}
+
+// isBotAdmin reports whether user is one of the configured ca-check admins.
+// Unlike isAdmin, an empty list admits nobody: approvers decide what may be
+// written in customer tenants, so managing them needs an explicit admin.
+func (c Config) isBotAdmin(user string) bool {
+	return len(c.AdminUsers) > 0 && c.isAdmin(user)
 }
 
 // Mode is how Slack reaches the bot.
@@ -98,6 +134,15 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("CACHECK_SHUTDOWN_TIMEOUT is %v; use a positive duration such as 30s", c.ShutdownTimeout)
+	}
+	if c.ApprovalTTL < 0 || c.ApprovalTTL > maxApprovalTTL {
+		add("CACHECK_APPROVAL_TTL is %v; use a positive duration up to 720h, such as 24h", c.ApprovalTTL)
+	}
+	if c.RevertWindow < 0 {
+		add("CACHECK_REVERT_WINDOW is %v; use a positive duration such as 168h", c.RevertWindow)
+	}
+	if c.ApproverVerify != "" && c.ApproverVerify != VerifyGraph {
+		add("CACHECK_APPROVER_VERIFY is %q; use graph, or leave it empty", c.ApproverVerify)
 	}
 	if len(probs) == 0 {
 		return nil

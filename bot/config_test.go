@@ -29,6 +29,10 @@ func TestConfigValidate(t *testing.T) {
 		{"http without secret", func(c *Config) { c.HTTPAddr = ":8080" }, ModeSocket, []string{"HTTP mode needs the signing secret"}},
 		{"bad addresses", func(c *Config) { c.HTTPAddr, c.SigningSecret, c.HealthAddr = "8080", "s", "localhost" }, ModeHTTP, []string{"CACHECK_HTTP_ADDR \"8080\"", "CACHECK_HEALTH_ADDR \"localhost\""}},
 		{"api url without slash", func(c *Config) { c.SlackAPIURL = "https://slack-gov.com/api" }, ModeSocket, []string{"must end with a slash"}},
+		{"approval settings", func(c *Config) { c.ApprovalTTL, c.RevertWindow, c.ApproverVerify = -time.Hour, -1, "ldap" }, ModeSocket, []string{
+			"CACHECK_APPROVAL_TTL", "CACHECK_REVERT_WINDOW", `CACHECK_APPROVER_VERIFY is "ldap"`}},
+		{"approval ttl too long", func(c *Config) { c.ApprovalTTL = 1000 * time.Hour }, ModeSocket, []string{"CACHECK_APPROVAL_TTL"}},
+		{"graph verification", func(c *Config) { c.ApproverVerify, c.ApprovalTTL, c.RevertWindow = "graph", time.Hour, time.Hour }, ModeSocket, nil},
 		{"bad admin and level", func(c *Config) { c.AdminUsers, c.LogLevel = []string{"U123", "@alice"}, "loud" }, ModeSocket, []string{`"@alice" is not a Slack user ID`, "CACHECK_LOG_LEVEL"}},
 	}
 	for _, c := range cases {

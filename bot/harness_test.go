@@ -42,6 +42,68 @@ type fakeDiagnoser struct {
 	customers []diagnose.Relationship
 	delay     time.Duration
 	diagnoses atomic.Int64
+
+	// override is each policy's excludeGuestsOrExternalUsers as changed
+	// since the fixture (by an approval, or by "someone" in a test).
+	mu       sync.Mutex
+	override map[string]*diagnose.GuestsOrExternalUsers
+}
+
+// exclusion is the policy's exclusion as the tenant has it now.
+func (f *fakeDiagnoser) exclusion(tenantID, policyID string) *diagnose.GuestsOrExternalUsers {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if g, ok := f.override[policyID]; ok {
+		return g
+	}
+	for _, p := range f.evidence[tenantID].Policies {
+		if p.ID == policyID && p.Conditions.Users != nil {
+			return p.Conditions.Users.ExcludeGuestsOrExternalUsers
+		}
+	}
+	return nil
+}
+
+// setExclusion changes the policy's exclusion, as a write in the tenant.
+func (f *fakeDiagnoser) setExclusion(policyID string, g *diagnose.GuestsOrExternalUsers) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.override == nil {
+		f.override = map[string]*diagnose.GuestsOrExternalUsers{}
+	}
+	f.override[policyID] = g
+}
+
+// snapshot copies the changes, for a restarted bot reading the same tenant.
+func (f *fakeDiagnoser) snapshot() map[string]*diagnose.GuestsOrExternalUsers {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]*diagnose.GuestsOrExternalUsers{}
+	for k, v := range f.override {
+		out[k] = v
+	}
+	return out
+}
+
+// policies is the tenant's policies with the changes applied, as copies the
+// evaluator may keep.
+func (f *fakeDiagnoser) policies(ev diagnose.Evidence) diagnose.Evidence {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pols := make([]diagnose.Policy, len(ev.Policies))
+	for i, p := range ev.Policies {
+		if g, ok := f.override[p.ID]; ok {
+			var users diagnose.UsersCondition
+			if p.Conditions.Users != nil {
+				users = *p.Conditions.Users
+			}
+			users.ExcludeGuestsOrExternalUsers = g
+			p.Conditions.Users = &users
+		}
+		pols[i] = p
+	}
+	ev.Policies = pols
+	return ev
 }
 
 func newFakeDiagnoser(t testing.TB) *fakeDiagnoser {
@@ -97,7 +159,7 @@ func (f *fakeDiagnoser) Diagnose(ctx context.Context, tenantID string, sc diagno
 	if sc.PartnerTenantID == "" {
 		sc.PartnerTenantID = partnerID
 	}
-	return diagnose.Evaluate(ev, sc), nil
+	return diagnose.Evaluate(f.policies(ev), sc), nil
 }
 
 func (f *fakeDiagnoser) Customers(ctx context.Context) ([]diagnose.Relationship, error) {
@@ -132,13 +194,26 @@ func workers(n int) harnessOption {
 // until it is ready.
 func start(t testing.TB, opts ...harnessOption) *harness {
 	t.Helper()
-	fake := slacktest.New()
-	t.Cleanup(fake.Close)
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
-	if err != nil {
-		t.Fatal(err)
+	return launch(t, nil, nil, nil, opts...)
+}
+
+// launch is start on a given store and fake Slack (nil: new ones), with
+// extra bot options: approvals need a Changer, and a restart needs the
+// store and the Slack of the bot it replaces.
+func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.Option, opts ...harnessOption) *harness {
+	t.Helper()
+	if fake == nil {
+		fake = slacktest.New()
+		t.Cleanup(fake.Close)
 	}
-	t.Cleanup(func() { st.Close() })
+	if st == nil {
+		var err error
+		st, err = store.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+	}
 	d := newFakeDiagnoser(t)
 	cfg := bot.Config{
 		BotToken:        "xoxb-test",
@@ -156,10 +231,10 @@ func start(t testing.TB, opts ...harnessOption) *harness {
 	}
 	logs := &syncBuffer{}
 	reg := prometheus.NewRegistry()
-	b, err := bot.New(cfg, d, st,
+	b, err := bot.New(cfg, d, st, append([]bot.Option{
 		bot.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		bot.WithRegistry(reg),
-		bot.WithHTTPClient(fake.Client()))
+		bot.WithHTTPClient(fake.Client())}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,8 +244,8 @@ func start(t testing.TB, opts ...harnessOption) *harness {
 		t.Cleanup(h.srv.Close)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h.stop = cancel
 	go func() { h.done <- b.Run(ctx) }()
+	h.stop = cancel
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -385,7 +385,7 @@ func TestIgnoresBotsAndEdits(t *testing.T) {
 }
 
 // The buttons: Show guide posts the guide in the thread, Re-check replaces
-// the answer, Request approval says honestly that it is not there yet.
+// the answer, Request approval says approvals are not configured (no Changer).
 func TestButtons(t *testing.T) {
 	h := start(t)
 	h.command("contoso.com")
@@ -419,7 +419,7 @@ func TestButtons(t *testing.T) {
 
 	h.interact(h.slack.BlockAction(engineer, channel, ts, "", "", "request_approval", guide.Value))
 	r := h.wait(1, slacktest.MethodResponseURL)[0]
-	if r.Arg("response_type") != "ephemeral" || !strings.Contains(r.Text(), "not enabled yet") {
+	if r.Arg("response_type") != "ephemeral" || !strings.Contains(r.Text(), "not configured") {
 		t.Errorf("request approval answered %s %q", r.Arg("response_type"), r.Text())
 	}
 

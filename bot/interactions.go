@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/slack-go/slack"
 
@@ -21,6 +22,9 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 		}
 		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 	case slack.InteractionTypeBlockActions:
+	case slack.InteractionTypeViewSubmission:
+		b.submitted(ctx, cb)
+		return nil // an empty ack closes the modal
 	default:
 		return nil
 	}
@@ -38,7 +42,7 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 	}
 	click := click{
 		channel: channel, messageTS: msgTS, threadTS: threadOf(msgTS, thread), inThread: thread,
-		user: cb.User.ID, responseURL: cb.ResponseURL,
+		user: cb.User.ID, responseURL: cb.ResponseURL, triggerID: cb.TriggerID,
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
 		b.m.commands.WithLabelValues("click_" + actionLabel(a.ActionID)).Inc()
@@ -54,6 +58,14 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 			fn = func(ctx context.Context) { b.recheck(ctx, click, a.Value) }
 		case actionPickTenant:
 			fn = func(ctx context.Context) { b.picked(ctx, click, a.BlockID, a.SelectedOption.Value) }
+		case actionApprove:
+			fn = func(ctx context.Context) { b.approve(ctx, click, a.Value) }
+		case actionReject:
+			fn = func(ctx context.Context) { b.openReject(ctx, click, a.Value) }
+		case actionRetry:
+			fn = func(ctx context.Context) { b.retry(ctx, click, a.Value) }
+		case actionRevert:
+			fn = func(ctx context.Context) { b.revert(ctx, click.dst(), click.user, a.Value) }
 		default:
 			continue // a link button (consent): Slack opens the URL; nothing to do
 		}
@@ -69,7 +81,8 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 // actionLabel bounds the metric's label values to the known actions.
 func actionLabel(id string) string {
 	switch id {
-	case actionRequestApproval, actionShowGuide, actionShowAll, actionRecheck, actionPickTenant, actionConsent:
+	case actionRequestApproval, actionShowGuide, actionShowAll, actionRecheck, actionPickTenant, actionConsent,
+		actionApprove, actionReject, actionRetry, actionRevert:
 		return id
 	}
 	return "other"
@@ -84,6 +97,7 @@ type click struct {
 	inThread    string // the thread it is a reply in, "" for a top-level message
 	user        string
 	responseURL string
+	triggerID   string // for opening a modal, valid for 3 seconds
 }
 
 // dst is where answers to the click go: private ones to the clicker, public
@@ -92,14 +106,24 @@ func (c click) dst() destination {
 	return destination{Channel: c.channel, ThreadTS: c.threadTS, User: c.user, ResponseURL: c.responseURL, Private: true}
 }
 
-func (b *Bot) requestApproval(ctx context.Context, c click, value string) {
-	// The approval flow is the next issue; until it lands, say so honestly
-	// and point at what works today.
-	b.whisper(ctx, c.dst(), message{
-		Text:   "Approval requests are not enabled yet; use the guide.",
-		Blocks: sections(":construction: Approval requests are not enabled yet in this ca-check. Click *Show guide* and send the steps to the customer's admin; *Re-check* confirms the fix once they have made it."),
-	})
-	b.logger(ctx).Info("approval requested before the feature exists", "diagnosis", value, "by", c.user)
+// submitted handles a modal's submission: the Reject form. The user comes
+// from the signed payload; the request ID from the view's private metadata,
+// which Slack keeps on its side.
+func (b *Bot) submitted(ctx context.Context, cb slack.InteractionCallback) {
+	if cb.View.CallbackID != viewReject {
+		return
+	}
+	b.m.commands.WithLabelValues("submit_" + actionReject).Inc()
+	user, id := cb.User.ID, cb.View.PrivateMetadata
+	var reason string
+	if cb.View.State != nil {
+		if v, ok := cb.View.State.Values[blockReason][actionReason]; ok {
+			reason = strings.TrimSpace(v.Value)
+		}
+	}
+	if !b.pool.submit(ctx, "reject", func(ctx context.Context) { b.reject(ctx, user, id, reason) }) {
+		b.logger(ctx).Warn("work queue full: rejection dropped", "request", id)
+	}
 }
 
 // record loads the diagnosis a button points at, telling the clicker when

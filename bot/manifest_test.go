@@ -23,6 +23,8 @@ var (
 		"chat.postMessage":          "chat:write",
 		"chat.postEphemeral":        "chat:write",
 		"chat.update":               "chat:write",
+		"conversations.open":        "im:write", // approval requests by DM
+		"views.open":                "",         // the Reject form
 		"users.info":                "users:read",
 		"views.publish":             "",
 		slacktest.MethodResponseURL: "", // response URLs need no token
@@ -36,6 +38,9 @@ var (
 	}
 	featureScopes = map[string]string{
 		"slash command /ca-check": "commands",
+		// users.info returns the email only with this scope:
+		// CACHECK_APPROVER_VERIFY=graph matches it to a tenant admin.
+		"approver email": "users:read.email",
 	}
 )
 

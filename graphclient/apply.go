@@ -11,26 +11,6 @@ import (
 	"github.com/cacheck/ca-check/diagnose"
 )
 
-// ApplyResult is the outcome of a write (Apply or Revert), for the audit
-// record and the reply in the engineer's thread.
-type ApplyResult struct {
-	PolicyID    string
-	DisplayName string
-	// Before and After are excludeGuestsOrExternalUsers before the write
-	// and as read back after it.
-	Before, After *diagnose.GuestsOrExternalUsers
-	// Policy is the policy as read back.
-	Policy diagnose.Policy
-	// Effect is the policy's re-evaluated effect on the partner's sign-in
-	// (EffectExcluded after a successful Apply).
-	Effect diagnose.Effect
-	// NoChange is set when nothing had to be written.
-	NoChange bool
-	// RequestIDs are Graph's request-id of the PATCH, then of the read-back,
-	// for a support case with Microsoft.
-	RequestIDs []string
-}
-
 // PolicyChangedError refuses a write because the policy changed since the
 // plan (or since the bot's own write, for a revert). Fresh is the policy as
 // it is now, to re-plan from. It carries code ECONFLICT.
@@ -62,31 +42,31 @@ func label(p diagnose.Policy, id string) string {
 // (as just read, with only excludeGuestsOrExternalUsers set to plan.After),
 // reads the policy back, checks that it excludes the partner, and
 // re-evaluates it.
-func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan) (ApplyResult, error) {
+func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan) (diagnose.Change, error) {
 	partner := c.PartnerTenantID()
 	if plan.PolicyID == "" {
-		return ApplyResult{}, diagnose.Errorf(diagnose.EINVALID, "the plan names no policy")
+		return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan names no policy")
 	}
 	if !plan.NoChange && !plan.After.Excludes(partner) {
-		return ApplyResult{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q does not exclude the partner's service provider users", plan.DisplayName)
+		return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q does not exclude the partner's service provider users", plan.DisplayName)
 	}
 	cn, err := c.conn(tenantID)
 	if err != nil {
-		return ApplyResult{}, err
+		return diagnose.Change{}, err
 	}
 	fresh, raw, _, err := c.readPolicy(ctx, cn, plan.PolicyID)
 	if err != nil {
-		return ApplyResult{}, err
+		return diagnose.Change{}, err
 	}
 	current := usersOf(fresh).ExcludeGuestsOrExternalUsers
 	switch {
 	case plan.ModifiedDateTime != nil && fresh.ModifiedDateTime != nil && !plan.ModifiedDateTime.Equal(*fresh.ModifiedDateTime):
-		return ApplyResult{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh,
+		return diagnose.Change{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh,
 			Reason: "modified " + fresh.ModifiedDateTime.UTC().Format("2006-01-02 15:04:05Z")}
 	case !current.Equal(plan.Before):
-		return ApplyResult{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh, Reason: "its guest or external user exclusion is no longer the one planned from"}
+		return diagnose.Change{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh, Reason: "its guest or external user exclusion is no longer the one planned from"}
 	}
-	res := ApplyResult{PolicyID: fresh.ID, DisplayName: fresh.DisplayName, Before: current, After: current, Policy: fresh}
+	res := diagnose.Change{PolicyID: fresh.ID, DisplayName: fresh.DisplayName, Before: current, After: current, Policy: fresh}
 	if plan.NoChange || current.Excludes(partner) {
 		res.NoChange = true
 		res.Effect = c.effect(fresh)
@@ -97,20 +77,20 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 
 // Revert restores the exclusion a write replaced (before, nil for none),
 // only while the policy still has the exclusion the bot wrote.
-func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, wrote *diagnose.GuestsOrExternalUsers) (ApplyResult, error) {
+func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, wrote *diagnose.GuestsOrExternalUsers) (diagnose.Change, error) {
 	cn, err := c.conn(tenantID)
 	if err != nil {
-		return ApplyResult{}, err
+		return diagnose.Change{}, err
 	}
 	fresh, raw, _, err := c.readPolicy(ctx, cn, policyID)
 	if err != nil {
-		return ApplyResult{}, err
+		return diagnose.Change{}, err
 	}
 	current := usersOf(fresh).ExcludeGuestsOrExternalUsers
 	if !current.Equal(wrote) {
-		return ApplyResult{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
+		return diagnose.Change{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
 	}
-	res := ApplyResult{PolicyID: fresh.ID, DisplayName: fresh.DisplayName, Before: current, After: current, Policy: fresh}
+	res := diagnose.Change{PolicyID: fresh.ID, DisplayName: fresh.DisplayName, Before: current, After: current, Policy: fresh}
 	if current.Equal(before) {
 		res.NoChange = true
 		res.Effect = c.effect(fresh)
@@ -128,7 +108,7 @@ func usersOf(p diagnose.Policy) diagnose.UsersCondition {
 
 // write PATCHes conditions.users with the exclusion set to excl, reads the
 // policy back and checks it with ok.
-func (c *Client) write(ctx context.Context, cn *conn, raw []byte, fresh diagnose.Policy, excl *diagnose.GuestsOrExternalUsers, res ApplyResult, ok func(*diagnose.GuestsOrExternalUsers) bool) (ApplyResult, error) {
+func (c *Client) write(ctx context.Context, cn *conn, raw []byte, fresh diagnose.Policy, excl *diagnose.GuestsOrExternalUsers, res diagnose.Change, ok func(*diagnose.GuestsOrExternalUsers) bool) (diagnose.Change, error) {
 	o := op{cn.tenant, fmt.Sprintf("policy %q", label(fresh, res.PolicyID)), permWrite}
 	body, err := patchBody(raw, excl)
 	if err != nil {

@@ -150,3 +150,26 @@ func (s *Server) SelectAction(user, channel, messageTS, threadTS, blockID, actio
 	cb.ActionCallback.BlockActions[0].SelectedOption = slack.OptionBlockObject{Value: value}
 	return cb
 }
+
+// ViewSubmission is a view_submission interaction: user submitted the modal
+// callbackID carrying privateMetadata, with values[blockID][actionID] typed
+// into its inputs.
+func (s *Server) ViewSubmission(user, callbackID, privateMetadata string, values map[string]map[string]string) slack.InteractionCallback {
+	state := &slack.ViewState{Values: map[string]map[string]slack.BlockAction{}}
+	for block, actions := range values {
+		state.Values[block] = map[string]slack.BlockAction{}
+		for action, v := range actions {
+			state.Values[block][action] = slack.BlockAction{ActionID: action, BlockID: block, Type: "plain_text_input", Value: v}
+		}
+	}
+	return slack.InteractionCallback{
+		Type:      slack.InteractionTypeViewSubmission,
+		User:      slack.User{ID: user, TeamID: TeamID},
+		Team:      slack.Team{ID: TeamID},
+		APIAppID:  AppID,
+		TriggerID: "trigger-" + user,
+		View: slack.View{
+			ID: "V" + user, Type: slack.VTModal, CallbackID: callbackID, PrivateMetadata: privateMetadata, State: state,
+		},
+	}
+}

@@ -89,19 +89,53 @@ func (s *Store) Audit(ctx context.Context, tenantID string, limit int) ([]AuditR
 	defer rows.Close()
 	var as []AuditRecord
 	for rows.Next() {
-		var (
-			a         AuditRecord
-			requestID sql.NullString
-			from, to  string
-		)
-		if err := rows.Scan(&a.ID, &requestID, &a.TenantID, &a.Actor, &a.Action, &from, &to, timeScanner{&a.At}, &a.Detail); err != nil {
+		a, err := scanAudit(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: audit for tenant %s: %w", tenantID, err)
 		}
-		a.RequestID, a.From, a.To = requestID.String, State(from), State(to)
 		as = append(as, a)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: audit for tenant %s: %w", tenantID, err)
 	}
 	return as, nil
+}
+
+// RequestAudit returns the audit records of one request, oldest first: its
+// history, and the messages sent about it (the approvers' DMs, to update
+// when it is decided).
+func (s *Store) RequestAudit(ctx context.Context, requestID string) ([]AuditRecord, error) {
+	if err := required("request ID", requestID); err != nil {
+		return nil, err
+	}
+	rows, err := s.rdb.QueryContext(ctx, s.d.rebind(`
+		SELECT id, request_id, tenant_id, actor, action, from_state, to_state, occurred_at, detail
+		FROM audit_log WHERE request_id = ? ORDER BY id`), requestID)
+	if err != nil {
+		return nil, fmt.Errorf("store: audit for request %s: %w", requestID, err)
+	}
+	defer rows.Close()
+	var as []AuditRecord
+	for rows.Next() {
+		a, err := scanAudit(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: audit for request %s: %w", requestID, err)
+		}
+		as = append(as, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: audit for request %s: %w", requestID, err)
+	}
+	return as, nil
+}
+
+func scanAudit(row interface{ Scan(...any) error }) (AuditRecord, error) {
+	var (
+		a         AuditRecord
+		requestID sql.NullString
+		from, to  string
+	)
+	err := row.Scan(&a.ID, &requestID, &a.TenantID, &a.Actor, &a.Action, &from, &to, timeScanner{&a.At}, &a.Detail)
+	a.RequestID, a.From, a.To = requestID.String, State(from), State(to)
+	return a, err
 }

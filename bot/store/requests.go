@@ -25,7 +25,7 @@ const (
 	StateFailed     State = "failed"     // some policy could not be changed; may be retried
 	StateRejected   State = "rejected"   // an approver clicked Reject
 	StateExpired    State = "expired"    // nobody decided before ExpiresAt
-	StateSuperseded State = "superseded" // a newer request replaced it (e.g. the policy changed)
+	StateSuperseded State = "superseded" // a newer request replaced it (the policy changed before it was applied)
 	StateReverted   State = "reverted"   // the applied change was undone
 )
 
@@ -33,7 +33,9 @@ const (
 var transitions = map[State][]State{
 	StatePending:  {StateApproved, StateRejected, StateExpired, StateSuperseded},
 	StateApproved: {StateApplying},
-	StateApplying: {StateApplied, StateFailed},
+	// A policy that changed since the plan is not written; when nothing
+	// else was, the request is replaced by a new one with a fresh plan.
+	StateApplying: {StateApplied, StateFailed, StateSuperseded},
 	StateApplied:  {StateReverted},
 	StateFailed:   {StateApplying}, // retry the policies that failed
 }
@@ -50,7 +52,8 @@ func (s State) Valid() bool {
 
 // Allowed reports whether from → to is a transition of the state machine:
 // pending → approved | rejected | expired | superseded; approved → applying;
-// applying → applied | failed; applied → reverted; failed → applying.
+// applying → applied | failed | superseded; applied → reverted; failed →
+// applying.
 func Allowed(from, to State) bool {
 	for _, s := range transitions[from] {
 		if s == to {

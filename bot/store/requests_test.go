@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -81,15 +82,16 @@ func TestNewRequestID(t *testing.T) {
 
 func TestAllowed(t *testing.T) {
 	legal := map[[2]State]bool{
-		{StatePending, StateApproved}:   true,
-		{StatePending, StateRejected}:   true,
-		{StatePending, StateExpired}:    true,
-		{StatePending, StateSuperseded}: true,
-		{StateApproved, StateApplying}:  true,
-		{StateApplying, StateApplied}:   true,
-		{StateApplying, StateFailed}:    true,
-		{StateApplied, StateReverted}:   true,
-		{StateFailed, StateApplying}:    true,
+		{StatePending, StateApproved}:    true,
+		{StatePending, StateRejected}:    true,
+		{StatePending, StateExpired}:     true,
+		{StatePending, StateSuperseded}:  true,
+		{StateApproved, StateApplying}:   true,
+		{StateApplying, StateApplied}:    true,
+		{StateApplying, StateFailed}:     true,
+		{StateApplying, StateSuperseded}: true,
+		{StateApplied, StateReverted}:    true,
+		{StateFailed, StateApplying}:     true,
 	}
 	for _, from := range append(allStates, "", "bogus") {
 		for _, to := range append(allStates, "", "bogus") {
@@ -548,6 +550,46 @@ func TestAppendAudit(t *testing.T) {
 		if len(got) != 3 || got[0].Action != "approver_added" || got[0].RequestID != "" || got[1].Action != "dm_sent" ||
 			string(got[1].Detail) != `{"to":"UADMIN"}` || got[2].Action != "requested" {
 			t.Errorf("Audit = %+v", got)
+		}
+	})
+}
+
+// RequestAudit is one request's history, oldest first, without the
+// tenant's other records.
+func TestRequestAudit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRequest(t, s)
+		other := newRequest(t, s)
+		if err := s.AppendAudit(ctx, AuditRecord{RequestID: r.ID, TenantID: "tenant-a", Actor: "ca-check", Action: "notified", At: t0.Add(time.Second), Detail: []byte(`{"user":"UADMIN"}`)}); err != nil {
+			t.Fatal(err)
+		}
+		walk(t, s, r.ID, StateApplying)
+		if _, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateSuperseded, At: t0.Add(time.Hour)}); err != nil {
+			t.Fatalf("applying → superseded: %v", err)
+		}
+		got, err := s.RequestAudit(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, a := range got {
+			if a.RequestID != r.ID {
+				t.Errorf("record of request %s in the history of %s", a.RequestID, r.ID)
+			}
+			actions = append(actions, a.Action)
+		}
+		if want := []string{"requested", "notified", "approved", "applying", "superseded"}; !slices.Equal(actions, want) {
+			t.Errorf("RequestAudit actions = %v, want %v", actions, want)
+		}
+		if got[1].Actor != "ca-check" || string(got[1].Detail) != `{"user":"UADMIN"}` || got[4].Actor != "ca-check" || got[4].From != StateApplying {
+			t.Errorf("records = %+v", got)
+		}
+		if got, err := s.RequestAudit(ctx, other.ID); err != nil || len(got) != 1 {
+			t.Errorf("RequestAudit(other) = %d records, %v", len(got), err)
+		}
+		if _, err := s.RequestAudit(ctx, ""); !errors.Is(err, ErrInvalid) {
+			t.Errorf("RequestAudit(\"\") = %v, want ErrInvalid", err)
 		}
 	})
 }

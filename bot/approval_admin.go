@@ -1,0 +1,204 @@
+package bot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// approversUsage is the answer to a malformed /ca-check approvers.
+const approversUsage = ":information_source: `/ca-check approvers <tenant> list`, `/ca-check approvers <tenant> add @user` or `/ca-check approvers <tenant> remove @user`; the tenant is a tenant ID or a verified domain."
+
+// userArgRE matches a user as Slack escapes it in command text (<@U123> or
+// <@U123|name>), or a bare member ID.
+var userArgRE = regexp.MustCompile(`^(?:<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{2,}))$`)
+
+// parseUser returns the Slack user ID in a mention or a member ID.
+func parseUser(s string) (string, bool) {
+	m := userArgRE.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return "", false
+	}
+	return m[1] + m[2], true
+}
+
+// approvers is /ca-check approvers <tenant> add|remove|list [@user], for
+// ca-check admins only: approvers decide what is written in a customer
+// tenant.
+func (b *Bot) approvers(ctx context.Context, dst destination, args []string) {
+	if !b.cfg.isBotAdmin(dst.User) {
+		b.say(ctx, dst, ":no_entry_sign: Only ca-check admins (CACHECK_ADMIN_USERS) manage approvers.")
+		return
+	}
+	if msg, ok := b.mayLink(ctx, dst.User); !ok {
+		b.say(ctx, dst, msg)
+		return
+	}
+	if len(args) < 2 {
+		b.say(ctx, dst, approversUsage)
+		return
+	}
+	verb := strings.ToLower(args[1])
+	var user string
+	switch verb {
+	case "add", "remove":
+		var ok bool
+		if len(args) != 3 {
+			b.say(ctx, dst, approversUsage)
+			return
+		}
+		if user, ok = parseUser(args[2]); !ok {
+			b.say(ctx, dst, fmt.Sprintf(":warning: %s is not a Slack user I can read. Mention them (`@name`, picked from the list) or paste their member ID (profile > ⋮ > Copy member ID).", diagnose.EscapeMrkdwn(args[2])))
+			return
+		}
+	case "list":
+	default:
+		b.say(ctx, dst, approversUsage)
+		return
+	}
+	t, err := b.diag.ResolveTenant(ctx, args[0])
+	if err != nil {
+		b.say(ctx, dst, userMessage(ctx, err))
+		return
+	}
+	switch verb {
+	case "add":
+		err = b.store.AddApprover(ctx, t.ID, user, dst.User, b.now())
+	case "remove":
+		err = b.store.RemoveApprover(ctx, t.ID, user)
+		if errors.Is(err, store.ErrNotFound) {
+			b.say(ctx, dst, fmt.Sprintf("%s was not an approver of %s.", userRef(user), tenantLabel(t)))
+			return
+		}
+	}
+	if err != nil {
+		b.storeError(ctx, "approvers", err)
+		b.say(ctx, dst, userMessage(ctx, err))
+		return
+	}
+	if verb != "list" {
+		if err := b.store.AppendAudit(ctx, store.AuditRecord{TenantID: t.ID, Actor: dst.User, Action: "approver_" + verb, At: b.now(),
+			Detail: auditDetail(map[string]string{"approver": user})}); err != nil {
+			b.storeError(ctx, "audit approver", err)
+		}
+		b.logger(ctx).Info("approvers changed", "tenant", t.ID, "verb", verb, "approver", user, "by", dst.User)
+	}
+	ids, err := b.store.Approvers(ctx, t.ID)
+	if err != nil {
+		b.storeError(ctx, "approvers", err)
+		b.say(ctx, dst, userMessage(ctx, err))
+		return
+	}
+	list := "none yet"
+	if len(ids) > 0 {
+		list = userList(ids)
+	}
+	prefix := ""
+	switch verb {
+	case "add":
+		prefix = fmt.Sprintf(":white_check_mark: %s can now approve changes in %s.\n", userRef(user), tenantLabel(t))
+	case "remove":
+		prefix = fmt.Sprintf(":white_check_mark: %s can no longer approve changes in %s.\n", userRef(user), tenantLabel(t))
+	}
+	b.say(ctx, dst, fmt.Sprintf("%sApprovers of %s (`%s`): %s", prefix, tenantLabel(t), diagnose.EscapeMrkdwn(t.ID), list))
+}
+
+// maxAuditShown is how many audit records /ca-check audit shows.
+const maxAuditShown = 40
+
+// audit is /ca-check audit <tenant>: every request and change, newest
+// first, for ca-check admins and the tenant's approvers.
+func (b *Bot) audit(ctx context.Context, dst destination, query string) {
+	if query == "" {
+		b.say(ctx, dst, ":information_source: `/ca-check audit <tenant>`: the tenant ID or a verified domain.")
+		return
+	}
+	t, err := b.diag.ResolveTenant(ctx, query)
+	if err != nil {
+		b.say(ctx, dst, userMessage(ctx, err))
+		return
+	}
+	allowed := b.cfg.isBotAdmin(dst.User)
+	if !allowed {
+		ids, err := b.store.Approvers(ctx, t.ID)
+		if err != nil {
+			b.storeError(ctx, "approvers", err)
+			b.say(ctx, dst, userMessage(ctx, err))
+			return
+		}
+		for _, id := range ids {
+			allowed = allowed || id == dst.User
+		}
+	}
+	if !allowed {
+		b.say(ctx, dst, ":no_entry_sign: Only ca-check admins and the approvers of "+tenantLabel(t)+" can read its audit log.")
+		return
+	}
+	recs, err := b.store.Audit(ctx, t.ID, maxAuditShown)
+	if err != nil {
+		b.storeError(ctx, "audit", err)
+		b.say(ctx, dst, userMessage(ctx, err))
+		return
+	}
+	if len(recs) == 0 {
+		b.say(ctx, dst, "No approval requests or changes for "+tenantLabel(t)+" yet.")
+		return
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "*Audit log of %s* (`%s`), newest first:", tenantLabel(t), diagnose.EscapeMrkdwn(t.ID))
+	for _, r := range recs {
+		sb.WriteString("\n" + auditLine(r))
+	}
+	b.say(ctx, dst, sb.String())
+}
+
+// auditLine is one audit record: when, who, what, which request, and the
+// Graph request IDs of any write.
+func auditLine(r store.AuditRecord) string {
+	who := auditActor
+	if r.Actor != auditActor {
+		who = userRef(r.Actor)
+	}
+	line := fmt.Sprintf("• %s %s *%s*", slackDate(r.At), who, diagnose.EscapeMrkdwn(r.Action))
+	if r.From != "" || r.To != "" {
+		line += fmt.Sprintf(" (%s → %s)", r.From, r.To)
+	}
+	if r.RequestID != "" {
+		line += " request `" + shortID(r.RequestID) + "`"
+	}
+	var detail struct {
+		Outcomes []outcome `json:"outcomes"`
+		Reason   string    `json:"reason"`
+		Approver string    `json:"approver"`
+		User     string    `json:"user"`
+		Via      string    `json:"via"`
+		Why      string    `json:"why"`
+	}
+	if len(r.Detail) > 0 && json.Unmarshal(r.Detail, &detail) == nil {
+		for _, o := range detail.Outcomes {
+			line += fmt.Sprintf("; %s: %s", diagnose.EscapeMrkdwn(orID(o.DisplayName, o.PolicyID)), o.Status)
+			for _, ch := range []*diagnose.Change{o.Change, o.Reverted} {
+				if ch != nil && len(ch.RequestIDs) > 0 {
+					line += " (Graph request-ids `" + diagnose.EscapeMrkdwn(strings.Join(ch.RequestIDs, "`, `")) + "`)"
+				}
+			}
+		}
+		switch {
+		case detail.Reason != "":
+			line += ": “" + truncateMrkdwn(diagnose.EscapeMrkdwn(detail.Reason), 200) + "”"
+		case detail.Approver != "":
+			line += " " + userRef(detail.Approver)
+		case detail.User != "":
+			line += " " + userRef(detail.User) + " by " + diagnose.EscapeMrkdwn(detail.Via)
+		case detail.Why != "":
+			line += ": " + diagnose.EscapeMrkdwn(detail.Why)
+		}
+	}
+	return line
+}

@@ -1,0 +1,261 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// applyTimeout bounds one apply or revert: a few policies, each a read, a
+// PATCH and a read-back, with the Graph client's own retries.
+const applyTimeout = 2 * time.Minute
+
+// apply moves the request from (approved, or failed for a retry) to applying
+// as a compare-and-swap, so exactly one caller writes; then it applies every
+// policy not done yet, records the outcomes with the final state, and
+// reports in the thread and the approvers' DMs.
+func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string) {
+	// Once the first write may have started, finish and record it even if
+	// the click's context ends (shutdown): an interrupted apply is left to
+	// reconciliation, a finished one should not be.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
+	defer cancel()
+	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: from, To: store.StateApplying, By: by, At: b.now()})
+	if errors.Is(err, store.ErrConflict) {
+		return // another click or replica is applying it
+	}
+	if err != nil {
+		b.storeError(ctx, "transition", err)
+		b.threadText(ctx, a, userMessage(ctx, err))
+		return
+	}
+	b.applying.Store(a.ID, true)
+	defer b.applying.Delete(a.ID)
+	a.Request = r
+
+	var changed []string
+	for i, p := range a.plans {
+		o := &a.outcomes[i]
+		if o.done() {
+			continue // a retry writes only what failed
+		}
+		ch, err := b.changer.Apply(ctx, a.TenantID, p)
+		switch {
+		case err == nil:
+			o.Status, o.Change, o.Error = outApplied, &ch, ""
+			if ch.NoChange {
+				o.Status = outUnchanged
+			}
+		case diagnose.ErrorCode(err) == diagnose.ECONFLICT:
+			o.Status, o.Error = outChanged, diagnose.ErrorMessage(err)
+			changed = append(changed, o.PolicyID)
+		default:
+			o.Status, o.Error = outFailed, diagnose.ErrorMessage(err)
+			if ch.PolicyID != "" {
+				o.Change = &ch // a PATCH sent but not read back still has its request-id
+			}
+		}
+		b.logger(ctx).Info("policy write", "request", a.ID, "tenant", a.TenantID, "policy", p.PolicyID, "outcome", o.Status)
+	}
+
+	var fresh []diagnose.Plan
+	if len(changed) > 0 {
+		fresh = b.replan(ctx, &a, changed)
+	}
+
+	final := store.StateApplied
+	switch {
+	case a.count(outFailed) > 0:
+		final = store.StateFailed
+	case a.count(outApplied, outUnchanged) == 0:
+		final = store.StateSuperseded
+	}
+	r, err = b.store.Transition(ctx, a.ID, store.Transition{
+		From: store.StateApplying, To: final, By: by, At: b.now(),
+		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"outcomes": a.outcomes}),
+	})
+	if err != nil {
+		// The writes happened; the sweep reconciles the request from the
+		// policies themselves.
+		b.storeError(ctx, "transition", err)
+		return
+	}
+	a.Request = r
+	b.report(ctx, a, by)
+	if len(fresh) > 0 {
+		id := b.openRequest(ctx, destination{Channel: a.ChannelID, ThreadTS: a.ThreadTS}, store.Request{
+			TenantID: a.TenantID, TenantName: a.TenantName, DiagnosisID: a.DiagnosisID, RequestedBy: a.RequestedBy,
+			ChannelID: a.ChannelID, ThreadTS: a.ThreadTS, Reason: a.Reason,
+		}, fresh)
+		if id != "" {
+			if err := b.store.AppendAudit(ctx, store.AuditRecord{
+				RequestID: a.ID, TenantID: a.TenantID, Actor: auditActor, Action: "replanned", At: b.now(),
+				Detail: auditDetail(map[string]any{"newRequest": id, "policies": changed}),
+			}); err != nil {
+				b.storeError(ctx, "audit replan", err)
+			}
+		}
+	}
+}
+
+// replan diagnoses the tenant again for the policies that changed since the
+// plan and returns fresh plans for those still blocking; the others'
+// outcomes say why nothing more is needed.
+func (b *Bot) replan(ctx context.Context, a *approval, ids []string) []diagnose.Plan {
+	var sc diagnose.Scenario
+	if a.DiagnosisID > 0 {
+		if rec, err := b.store.Diagnosis(ctx, a.DiagnosisID); err == nil {
+			if d, _, err := loadResult(rec); err == nil {
+				sc = d.Scenario
+			}
+		}
+	}
+	d, err := b.diag.Diagnose(ctx, a.TenantID, sc)
+	if err != nil {
+		for i := range a.outcomes {
+			if slices.Contains(ids, a.outcomes[i].PolicyID) {
+				a.outcomes[i].Note = "I could not re-plan it: " + diagnose.ErrorMessage(err)
+			}
+		}
+		return nil
+	}
+	var plans []diagnose.Plan
+	for i := range a.outcomes {
+		o := &a.outcomes[i]
+		if !slices.Contains(ids, o.PolicyID) {
+			continue
+		}
+		idx := slices.IndexFunc(d.Policies, func(r diagnose.PolicyResult) bool { return strings.EqualFold(r.ID, o.PolicyID) })
+		switch {
+		case idx < 0:
+			o.Note = "it no longer exists"
+		case d.Policies[idx].Plan == nil || d.Policies[idx].Plan.NoChange:
+			o.Note = "it no longer blocks the partner's service provider users, so nothing more is needed"
+		default:
+			plans = append(plans, *d.Policies[idx].Plan)
+			o.Replanned = true
+		}
+	}
+	return plans
+}
+
+// report tells the thread and the approvers' DMs how the apply went.
+func (b *Bot) report(ctx context.Context, a approval, by string) {
+	var revertUntil time.Time
+	if a.count(outApplied) > 0 {
+		revertUntil = a.UpdatedAt.Add(b.cfg.revertWindow())
+	}
+	b.thread(ctx, a, resultMessage(a, by, revertUntil))
+	var status string
+	var extra []slack.Block
+	switch a.State {
+	case store.StateApplied:
+		status = fmt.Sprintf(":white_check_mark: Approved by %s and applied: %s.", userRef(a.DecidedBy), boldNames(a.names(outApplied, outUnchanged)))
+	case store.StateSuperseded:
+		status = ":arrows_counterclockwise: Approved by " + userRef(a.DecidedBy) + ", but the policies changed since the plan: nothing was written. A new request follows."
+	case store.StateFailed:
+		status = fmt.Sprintf(":warning: Approved by %s. Applied: %s. *Failed:* %s.", userRef(a.DecidedBy),
+			orNone(boldNames(a.names(outApplied, outUnchanged))), boldNames(a.names(outFailed)))
+		extra = append(extra, slack.NewActionBlock("retry-"+a.ID, button(actionRetry, a.ID, "Retry the failed policies").WithStyle(slack.StylePrimary)))
+	}
+	b.closeNotices(ctx, a, status, extra...)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// mayRevert checks that user may revert the request: its requester, one of
+// the tenant's approvers, or a ca-check admin. Reverting restores what the
+// customer had, so it needs less than approving.
+func (b *Bot) mayRevert(ctx context.Context, a approval, user string) bool {
+	if user == "" {
+		return false
+	}
+	if user == a.RequestedBy || b.cfg.isBotAdmin(user) {
+		return true
+	}
+	approvers, err := b.store.Approvers(ctx, a.TenantID)
+	if err != nil {
+		b.storeError(ctx, "approvers", err)
+		return false
+	}
+	return slices.Contains(approvers, user)
+}
+
+// revert restores the before-image of every policy the request changed,
+// within the revert window, and only where the exclusion is still the one
+// ca-check wrote (the Changer refuses otherwise).
+func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
+	a, ok := b.loadApproval(ctx, dst, id)
+	if !ok {
+		return
+	}
+	if a.State != store.StateApplied {
+		b.say(ctx, dst, stateText(a)+" Only an applied request can be reverted.")
+		return
+	}
+	if !b.mayRevert(ctx, a, user) {
+		_ = b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: "refused", At: b.now(),
+			Detail: auditDetail(map[string]string{"action": "revert", "why": "not the requester, an approver or an admin"})})
+		b.say(ctx, dst, ":no_entry_sign: Only the requester, the approvers of "+tenantLabel(a.tenant())+" or a ca-check admin can revert this change.")
+		return
+	}
+	until := a.UpdatedAt.Add(b.cfg.revertWindow())
+	if !b.now().Before(until) {
+		b.say(ctx, dst, ":alarm_clock: The revert window of this change ended "+slackDate(until)+". Change the policy in the Entra admin center instead.")
+		return
+	}
+	// One revert per request: concurrent clicks would otherwise each read
+	// the bot's write and each PATCH.
+	first, err := b.store.Claim(ctx, "revert:"+a.ID, b.now())
+	if err != nil {
+		b.storeError(ctx, "claim revert", err)
+		b.say(ctx, dst, userMessage(ctx, err))
+		return
+	}
+	if !first {
+		b.say(ctx, dst, ":information_source: This change is already being reverted, or a revert of it was tried; see the thread.")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
+	defer cancel()
+	for i := range a.outcomes {
+		o := &a.outcomes[i]
+		if o.Status != outApplied || o.Change == nil {
+			continue
+		}
+		ch, err := b.changer.Revert(ctx, a.TenantID, o.PolicyID, o.Change.Before, o.Change.After)
+		if err != nil {
+			o.Status, o.Error = outRevertFailed, diagnose.ErrorMessage(err)
+		} else {
+			o.Status, o.Reverted, o.Error = outReverted, &ch, ""
+		}
+		b.logger(ctx).Info("policy revert", "request", a.ID, "tenant", a.TenantID, "policy", o.PolicyID, "outcome", o.Status)
+	}
+	detail := auditDetail(map[string]any{"outcomes": a.outcomes})
+	if a.count(outRevertFailed) == 0 {
+		r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StateApplied, To: store.StateReverted, By: user, At: b.now(),
+			Result: encodeOutcomes(a.outcomes), Detail: detail})
+		if err != nil {
+			b.storeError(ctx, "transition", err)
+		} else {
+			a.Request = r
+		}
+		b.closeNotices(ctx, a, ":leftwards_arrow_with_hook: Applied, then reverted by "+userRef(user)+".")
+	} else if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: "revert_failed", At: b.now(), Detail: detail}); err != nil {
+		b.storeError(ctx, "audit revert", err)
+	}
+	b.threadText(ctx, a, revertText(a, user))
+}

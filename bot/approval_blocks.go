@@ -1,0 +1,217 @@
+package bot
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// requestMessage is what an approver gets: the tenant, who asks and why,
+// each policy's before and after with what the change widens, the expiry,
+// and Approve / Reject while the request is open. status replaces the
+// buttons once it is decided ("" keeps them).
+func requestMessage(a approval, status string, extra ...slack.Block) message {
+	t := a.tenant()
+	var blocks []slack.Block
+	head := fmt.Sprintf(":key: *Approval request: change %d Conditional Access %s in %s* (`%s`)\nRequested by %s so that the partner's service provider (GDAP) users can sign in.",
+		len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t), diagnose.EscapeMrkdwn(a.TenantID), userRef(a.RequestedBy))
+	blocks = append(blocks, sections(head)...)
+	if a.Reason != "" {
+		blocks = append(blocks, sections("*Why:* "+truncateMrkdwn(diagnose.EscapeMrkdwn(a.Reason), 1000))...)
+	}
+	for _, p := range a.plans {
+		blocks = append(blocks, sections(planMrkdwn(p))...)
+	}
+	blocks = append(blocks, contextBlock(fmt.Sprintf("Only `conditions.users.excludeGuestsOrExternalUsers` changes; ca-check re-reads each policy first and changes nothing that was edited since. Expires %s · request `%s`",
+		slackDate(a.ExpiresAt), shortID(a.ID))))
+	if status != "" {
+		blocks = append(blocks, sections(status)...)
+		blocks = append(blocks, extra...)
+	} else {
+		approve := button(actionApprove, a.ID, "Approve").WithStyle(slack.StylePrimary).WithConfirm(
+			slack.NewConfirmationBlockObject(plain("Approve this change?"),
+				mrkdwn(fmt.Sprintf("ca-check will change %d %s in %s now, as shown.", len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t))),
+				plain("Approve"), plain("Cancel")))
+		reject := button(actionReject, a.ID, "Reject").WithStyle(slack.StyleDanger)
+		blocks = append(blocks, slack.NewActionBlock("request-"+a.ID, approve, reject))
+	}
+	return message{Text: fallback(fmt.Sprintf("Approval request: change %d Conditional Access %s in %s", len(a.plans), plural(len(a.plans), "policy", "policies"), plainLabel(t))), Blocks: fitBlocks(blocks, maxBlocks)}
+}
+
+// planMrkdwn is one policy's change, escaped.
+func planMrkdwn(p diagnose.Plan) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%s*\n", diagnose.EscapeMrkdwn(orID(p.DisplayName, p.PolicyID)))
+	fmt.Fprintf(&b, "Excluded guests or external users *before:* %s\n", diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(p.Before)))
+	fmt.Fprintf(&b, "Excluded guests or external users *after:* %s", diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(p.After)))
+	for _, w := range p.Widens {
+		fmt.Fprintf(&b, "\n:warning: %s", diagnose.EscapeMrkdwn(w))
+	}
+	return truncateMrkdwn(b.String(), maxSectionText)
+}
+
+func orID(name, id string) string {
+	if strings.TrimSpace(name) != "" {
+		return name
+	}
+	return id
+}
+
+// names lists policy names, escaped, in bold.
+func boldNames(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = "*" + diagnose.EscapeMrkdwn(n) + "*"
+	}
+	return strings.Join(out, ", ")
+}
+
+// waitingText is the thread's note that a request went out, and to whom by
+// which way.
+func waitingText(a approval, reached []notice) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, ":hourglass_flowing_sand: %s asked for approval to change %d %s in %s (request `%s`, expires %s).",
+		userRef(a.RequestedBy), len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()), shortID(a.ID), slackDate(a.ExpiresAt))
+	var waiting []string
+	for _, n := range reached {
+		switch n.Via {
+		case viaDM:
+			waiting = append(waiting, userRef(n.User)+" (direct message)")
+		case viaEphemeral:
+			waiting = append(waiting, fmt.Sprintf("%s (Slack refused a direct message, so a message only they can see in <#%s>)", userRef(n.User), n.Channel))
+		}
+	}
+	if len(waiting) > 0 {
+		fmt.Fprintf(&b, "\nWaiting for %s.", strings.Join(waiting, ", "))
+	}
+	for _, n := range reached {
+		if n.Via == viaNone {
+			fmt.Fprintf(&b, "\n:warning: I could not reach %s: Slack refused both a direct message and a message in the linked channel.", userRef(n.User))
+		}
+	}
+	return b.String()
+}
+
+// resultText is the report of an apply: what changed, what did not and why.
+func resultText(a approval, by string) string {
+	t := tenantLabel(a.tenant())
+	var b strings.Builder
+	applied := a.names(outApplied)
+	unchanged := a.names(outUnchanged)
+	failed := a.count(outFailed)
+	changed := a.count(outChanged)
+	switch {
+	case failed == 0 && changed == 0:
+		fmt.Fprintf(&b, ":white_check_mark: %s approved, and ca-check changed %d %s in %s:", userRef(by), len(applied), plural(len(applied), "policy", "policies"), t)
+	case len(applied) == 0 && failed == 0:
+		fmt.Fprintf(&b, ":arrows_counterclockwise: %s approved, but the %s changed in %s since the plan, so ca-check wrote nothing:", userRef(by), plural(changed, "policy", "policies"), t)
+	default:
+		fmt.Fprintf(&b, ":warning: %s approved; in %s ca-check changed %d of %d policies:", userRef(by), t, len(applied), len(a.plans))
+	}
+	for _, o := range a.outcomes {
+		name := "*" + diagnose.EscapeMrkdwn(orID(o.DisplayName, o.PolicyID)) + "*"
+		switch o.Status {
+		case outApplied:
+			fmt.Fprintf(&b, "\n• %s: now excludes %s", name, diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(o.Change.After)))
+			if len(o.Change.RequestIDs) > 0 {
+				fmt.Fprintf(&b, " (Graph request-id `%s`)", diagnose.EscapeMrkdwn(o.Change.RequestIDs[0]))
+			}
+		case outUnchanged:
+			fmt.Fprintf(&b, "\n• %s: already excluded the partner; nothing to write", name)
+		case outChanged:
+			fmt.Fprintf(&b, "\n• %s: *not changed*: it was edited since the plan", name)
+			switch {
+			case o.Replanned:
+				b.WriteString("; a new request with a fresh plan goes to the approvers")
+			case o.Note != "":
+				b.WriteString("; " + diagnose.EscapeMrkdwn(o.Note))
+			}
+		case outFailed:
+			fmt.Fprintf(&b, "\n• %s: *failed*: %s", name, diagnose.EscapeMrkdwn(o.Error))
+		case outPending:
+			fmt.Fprintf(&b, "\n• %s: not tried", name)
+		}
+	}
+	if len(applied) > 0 || len(unchanged) > 0 {
+		if failed == 0 {
+			fmt.Fprintf(&b, "\n%s, retry your sign-in now.", userRef(a.RequestedBy))
+		} else {
+			fmt.Fprintf(&b, "\n%s, the sign-in may still be blocked by the policies that failed.", userRef(a.RequestedBy))
+		}
+	}
+	if failed > 0 {
+		b.WriteString("\n*Retry* tries the failed policies again, and only those.")
+	}
+	return b.String()
+}
+
+// resultMessage is resultText with the buttons that still make sense:
+// Retry after a failure, Revert after a write.
+func resultMessage(a approval, by string, revertUntil time.Time) message {
+	text := resultText(a, by)
+	blocks := sections(text)
+	var buttons []slack.BlockElement
+	if a.count(outFailed) > 0 {
+		buttons = append(buttons, button(actionRetry, a.ID, "Retry the failed policies").WithStyle(slack.StylePrimary))
+	}
+	if a.count(outApplied) > 0 && !revertUntil.IsZero() {
+		buttons = append(buttons, button(actionRevert, a.ID, "Revert").WithConfirm(
+			slack.NewConfirmationBlockObject(plain("Revert this change?"),
+				mrkdwn("ca-check will restore each policy's exclusion as it was before, if it is still what ca-check wrote. The partner's sign-ins will be blocked again."),
+				plain("Revert"), plain("Cancel"))))
+		blocks = append(blocks, contextBlock("Revert works until "+slackDate(revertUntil)+" (`/ca-check revert "+a.ID+"`)."))
+	}
+	if len(buttons) > 0 {
+		blocks = append(blocks, slack.NewActionBlock("result-"+a.ID, buttons...))
+	}
+	return message{Text: fallbackMrkdwn(text), Blocks: fitBlocks(blocks, maxBlocks)}
+}
+
+// revertText reports a revert.
+func revertText(a approval, by string) string {
+	var b strings.Builder
+	if a.count(outRevertFailed) == 0 {
+		fmt.Fprintf(&b, ":leftwards_arrow_with_hook: %s reverted request `%s` in %s:", userRef(by), shortID(a.ID), tenantLabel(a.tenant()))
+	} else {
+		fmt.Fprintf(&b, ":warning: %s asked to revert request `%s` in %s; not all of it could be:", userRef(by), shortID(a.ID), tenantLabel(a.tenant()))
+	}
+	for _, o := range a.outcomes {
+		name := "*" + diagnose.EscapeMrkdwn(orID(o.DisplayName, o.PolicyID)) + "*"
+		switch o.Status {
+		case outReverted:
+			fmt.Fprintf(&b, "\n• %s: restored to %s", name, diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(o.Reverted.After)))
+		case outRevertFailed:
+			fmt.Fprintf(&b, "\n• %s: *not reverted*: %s", name, diagnose.EscapeMrkdwn(o.Error))
+		}
+	}
+	if a.count(outRevertFailed) > 0 {
+		b.WriteString("\nFix the rest by hand in the Entra admin center: someone changed those policies after ca-check did.")
+	}
+	return b.String()
+}
+
+// rejectView is the Reject modal: an optional reason, then Reject.
+func rejectView(a approval) slack.ModalViewRequest {
+	input := slack.NewPlainTextInputBlockElement(plain("e.g. we will fix it ourselves"), actionReason)
+	input.Multiline = true
+	input.MaxLength = 500
+	reason := slack.NewInputBlock(blockReason, plain("Reason (optional, shown in the engineer's thread)"), nil, input)
+	reason.Optional = true
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      viewReject,
+		PrivateMetadata: a.ID,
+		Title:           plain("Reject the request"),
+		Submit:          plain("Reject"),
+		Close:           plain("Cancel"),
+		Blocks: slack.Blocks{BlockSet: []slack.Block{
+			slack.NewSectionBlock(mrkdwn(fmt.Sprintf("Reject %s's request to change %d %s in %s? Nothing will be changed.",
+				userRef(a.RequestedBy), len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()))), nil, nil),
+			reason,
+		}},
+	}
+}

@@ -1,0 +1,145 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// sweepApprovals closes expired requests and reconciles interrupted ones, at
+// start and then every sweepEvery, until ctx ends.
+func (b *Bot) sweepApprovals(ctx context.Context) {
+	t := time.NewTicker(b.sweepEvery)
+	defer t.Stop()
+	for {
+		b.expire(ctx)
+		b.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// expire closes every pending request past its deadline and tells its
+// thread and its approvers. The store hands each expired request to exactly
+// one replica.
+func (b *Bot) expire(ctx context.Context) {
+	rs, err := b.store.ExpireRequests(ctx, b.now())
+	if err != nil {
+		if ctx.Err() == nil {
+			b.storeError(ctx, "expire requests", err)
+		}
+		return
+	}
+	for _, r := range rs {
+		a, err := decodeApproval(r)
+		if err != nil {
+			b.logger(ctx).Error("request unreadable", "request", r.ID, "err", err)
+			continue
+		}
+		b.logger(ctx).Info("request expired", "request", a.ID, "tenant", a.TenantID)
+		b.closeNotices(ctx, a, ":alarm_clock: Expired without a decision; nothing was changed.")
+		b.threadText(ctx, a, fmt.Sprintf(":alarm_clock: The request to change %d %s in %s (`%s`) expired without a decision; nothing was changed. %s, click *Request approval* on a fresh diagnosis to ask again.",
+			len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()), shortID(a.ID), userRef(a.RequestedBy)))
+	}
+}
+
+// reconcile settles requests left approved or applying by a process that
+// died: it reads the policies, records which carry the planned exclusion
+// (applied) and which do not (failed, for an approver to retry), and reports
+// in the thread. Nothing is written to the tenant here: whether a PATCH
+// landed is learnt from the policy itself.
+func (b *Bot) reconcile(ctx context.Context) {
+	rs, err := b.store.Requests(ctx, store.StateApproved, store.StateApplying)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.storeError(ctx, "requests to reconcile", err)
+		}
+		return
+	}
+	for _, r := range rs {
+		if _, mine := b.applying.Load(r.ID); mine || b.now().Sub(r.UpdatedAt) < staleAfter {
+			continue
+		}
+		if err := b.reconcileOne(ctx, r); err != nil && ctx.Err() == nil {
+			b.logger(ctx).Warn("reconcile failed; will try again", "request", r.ID, "err", err)
+		}
+	}
+}
+
+func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
+	a, err := decodeApproval(r)
+	if err != nil {
+		return err
+	}
+	if a.State == store.StateApproved {
+		r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StateApproved, To: store.StateApplying, At: b.now()})
+		if errors.Is(err, store.ErrConflict) {
+			return nil // another replica took it
+		}
+		if err != nil {
+			return err
+		}
+		a.Request = r
+	}
+	var sc diagnose.Scenario
+	if a.DiagnosisID > 0 {
+		if rec, err := b.store.Diagnosis(ctx, a.DiagnosisID); err == nil {
+			if d, _, err := loadResult(rec); err == nil {
+				sc = d.Scenario
+			}
+		}
+	}
+	d, err := b.diag.Diagnose(ctx, a.TenantID, sc)
+	if err != nil {
+		return fmt.Errorf("read the policies: %w", err)
+	}
+	for i, p := range a.plans {
+		o := &a.outcomes[i]
+		if o.done() {
+			continue
+		}
+		idx := slices.IndexFunc(d.Policies, func(pr diagnose.PolicyResult) bool { return strings.EqualFold(pr.ID, p.PolicyID) })
+		var current *diagnose.GuestsOrExternalUsers
+		if idx >= 0 && d.Policies[idx].Policy != nil && d.Policies[idx].Policy.Conditions.Users != nil {
+			current = d.Policies[idx].Policy.Conditions.Users.ExcludeGuestsOrExternalUsers
+		}
+		switch {
+		case idx < 0:
+			o.Status, o.Error = outFailed, "the policy no longer exists"
+		case current.Equal(p.After):
+			o.Status, o.Error = outApplied, ""
+			o.Change = &diagnose.Change{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Before: p.Before, After: current, Effect: d.Policies[idx].Effect}
+		default:
+			o.Status, o.Error = outFailed, "ca-check stopped before this policy was changed"
+		}
+	}
+	final := store.StateApplied
+	if a.count(outFailed) > 0 {
+		final = store.StateFailed
+	}
+	r, err = b.store.Transition(ctx, a.ID, store.Transition{
+		From: store.StateApplying, To: final, At: b.now(),
+		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"reconciled": true, "outcomes": a.outcomes}),
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a.Request = r
+	b.logger(ctx).Info("request reconciled", "request", a.ID, "tenant", a.TenantID, "state", a.State)
+	b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check was interrupted while applying request `%s`; I read the policies of %s again to see what happened.",
+		shortID(a.ID), tenantLabel(a.tenant())))
+	b.report(ctx, a, a.DecidedBy)
+	return nil
+}

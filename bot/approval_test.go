@@ -1,0 +1,860 @@
+package bot_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/cacheck/ca-check/bot"
+	"github.com/cacheck/ca-check/bot/slacktest"
+	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/diagnose"
+)
+
+// People of the approval tests.
+const (
+	admin      = "U0ADMIN"   // a ca-check admin of the partner
+	approver   = "U0CUSTADM" // the customer's admin, an approver of Contoso
+	approver2  = "U0CUSTADM2"
+	stranger   = "U0STRANGER"
+	linkedChan = "C0CONTOSO"
+)
+
+// fakeChanger is the Graph side of approvals over the fake diagnoser's
+// fixtures: a write changes what the diagnoser reads next, as in a tenant.
+// It counts the writes per policy, which is what "exactly one PATCH" means.
+type fakeChanger struct {
+	d *fakeDiagnoser
+
+	mu      sync.Mutex
+	writes  map[string]int   // policy ID → PATCHes
+	reverts map[string]int   // policy ID → reverting PATCHes
+	fail    map[string]error // policy ID → the next Apply's error
+	admins  map[string]bool  // email → has an admin role
+}
+
+func newFakeChanger(d *fakeDiagnoser) *fakeChanger {
+	return &fakeChanger{d: d, writes: map[string]int{}, reverts: map[string]int{}, fail: map[string]error{}, admins: map[string]bool{}}
+}
+
+func (c *fakeChanger) Apply(ctx context.Context, tenantID string, plan diagnose.Plan) (diagnose.Change, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.fail[plan.PolicyID]; err != nil {
+		delete(c.fail, plan.PolicyID)
+		return diagnose.Change{}, err
+	}
+	current := c.d.exclusion(tenantID, plan.PolicyID)
+	if !current.Equal(plan.Before) {
+		return diagnose.Change{}, diagnose.Errorf(diagnose.ECONFLICT, "policy %q changed since the plan: nothing was written", plan.DisplayName)
+	}
+	c.writes[plan.PolicyID]++
+	c.d.setExclusion(plan.PolicyID, plan.After)
+	n := c.writes[plan.PolicyID] + c.reverts[plan.PolicyID]
+	return diagnose.Change{PolicyID: plan.PolicyID, DisplayName: plan.DisplayName, Before: current, After: plan.After, Effect: diagnose.EffectExcluded,
+		RequestIDs: []string{fmt.Sprintf("patch-%s-%d", plan.PolicyID[len(plan.PolicyID)-1:], n), "get-1"}}, nil
+}
+
+func (c *fakeChanger) Revert(ctx context.Context, tenantID, policyID string, before, wrote *diagnose.GuestsOrExternalUsers) (diagnose.Change, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	current := c.d.exclusion(tenantID, policyID)
+	if !current.Equal(wrote) {
+		return diagnose.Change{}, diagnose.Errorf(diagnose.ECONFLICT, "its exclusion is no longer the one ca-check wrote")
+	}
+	c.reverts[policyID]++
+	c.d.setExclusion(policyID, before)
+	return diagnose.Change{PolicyID: policyID, Before: current, After: before, RequestIDs: []string{"revert-" + policyID}}, nil
+}
+
+func (c *fakeChanger) IsApprover(ctx context.Context, tenantID, email string) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.admins[email], nil
+}
+
+func (c *fakeChanger) counts() (writes, reverts map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps(c.writes), maps(c.reverts)
+}
+
+func maps(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// clock is a test clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// approvals is a bot with approvals enabled, Contoso's approvers set up, and
+// a diagnosis of Contoso in the support channel.
+type approvals struct {
+	*harness
+	changer   *fakeChanger
+	clock     *clock
+	answerTS  string // the diagnosis answer
+	diagValue string // its buttons' value
+}
+
+func startApprovals(t *testing.T, opts ...harnessOption) *approvals {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	var ch *fakeChanger
+	// The changer needs the harness's diagnoser, which launch makes: the
+	// option captures it.
+	capture := func(c *bot.Config, d *fakeDiagnoser) {
+		ch = newFakeChanger(d)
+		c.AdminUsers = []string{admin}
+	}
+	proxy := &changerProxy{}
+	h := launch(t, nil, nil, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+		append([]harnessOption{capture}, opts...)...)
+	proxy.set(ch)
+	a := &approvals{harness: h, changer: ch, clock: clk}
+	for _, u := range []string{approver, approver2, engineer} {
+		if err := h.store.AddApprover(context.Background(), contosoID, u, admin, clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.command("contoso.com")
+	answer := h.wait(1, "chat.postMessage")[0]
+	btn, _ := answer.Button("request_approval")
+	if btn == nil {
+		t.Fatal("no Request approval button")
+	}
+	a.answerTS, a.diagValue = "1700000000.000001", btn.Value
+	return a
+}
+
+// changerProxy lets the bot be built before the fake changer exists.
+type changerProxy struct {
+	mu sync.Mutex
+	c  bot.Changer
+}
+
+func (p *changerProxy) set(c bot.Changer) { p.mu.Lock(); p.c = c; p.mu.Unlock() }
+func (p *changerProxy) get() bot.Changer  { p.mu.Lock(); defer p.mu.Unlock(); return p.c }
+func (p *changerProxy) Apply(ctx context.Context, t string, plan diagnose.Plan) (diagnose.Change, error) {
+	return p.get().Apply(ctx, t, plan)
+}
+func (p *changerProxy) Revert(ctx context.Context, t, id string, b, w *diagnose.GuestsOrExternalUsers) (diagnose.Change, error) {
+	return p.get().Revert(ctx, t, id, b, w)
+}
+func (p *changerProxy) IsApprover(ctx context.Context, t, e string) (bool, error) {
+	return p.get().IsApprover(ctx, t, e)
+}
+
+// request clicks Request approval as the engineer and returns the request
+// ID from the first approver DM, and the DM.
+func (a *approvals) request() (string, slacktest.Call) {
+	a.t.Helper()
+	a.interact(a.slack.BlockAction(engineer, channel, a.answerTS, "", "", "request_approval", a.diagValue))
+	dm := a.waitPost(func(c slacktest.Call) bool { return strings.HasPrefix(c.Arg("channel"), "D") })
+	btn, _ := dm.Button("approve_request")
+	if btn == nil {
+		a.t.Fatalf("the DM has no Approve button:\n%s", dm.Text())
+	}
+	return btn.Value, dm
+}
+
+// waitPost waits for a chat.postMessage matching ok.
+func (a *approvals) waitPost(ok func(slacktest.Call) bool) slacktest.Call {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for n := 1; ; n++ {
+		calls, err := a.slack.WaitCalls(ctx, n, "chat.postMessage")
+		if err != nil {
+			a.t.Fatalf("no matching message: %v; posts: %v", err, texts(a.slack.Calls("chat.postMessage")))
+		}
+		if i := slices.IndexFunc(calls, ok); i >= 0 {
+			return calls[i]
+		}
+	}
+}
+
+// threadPost waits for a message in the diagnosis thread containing want.
+func (a *approvals) threadPost(want string) slacktest.Call {
+	a.t.Helper()
+	return a.waitPost(func(c slacktest.Call) bool {
+		return c.Arg("channel") == channel && c.Arg("thread_ts") == a.answerTS && strings.Contains(c.Text(), want)
+	})
+}
+
+// whisperTo waits for a private answer (response URL) containing want.
+func (a *approvals) whisperTo(want string) slacktest.Call {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for n := 1; ; n++ {
+		calls, err := a.slack.WaitCalls(ctx, n, slacktest.MethodResponseURL)
+		if err != nil {
+			a.t.Fatalf("no private answer with %q: %v; got %v", want, err, texts(a.slack.Calls(slacktest.MethodResponseURL)))
+		}
+		if i := slices.IndexFunc(calls, func(c slacktest.Call) bool { return strings.Contains(c.Text(), want) }); i >= 0 {
+			return calls[i]
+		}
+	}
+}
+
+func (a *approvals) click(user, action, requestID string) {
+	a.t.Helper()
+	a.interact(a.slack.BlockAction(user, "D"+user, "1700000000.000900", "", "", action, requestID))
+}
+
+func (a *approvals) state(id string) store.Request {
+	a.t.Helper()
+	r, err := a.store.Request(context.Background(), id)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return r
+}
+
+// waitState waits until the request is in state s.
+func (a *approvals) waitState(id string, s store.State) store.Request {
+	a.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := a.state(id); r.State == s {
+			return r
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.t.Fatalf("request %s is %s, want %s", id, a.state(id).State, s)
+	return store.Request{}
+}
+
+func (a *approvals) auditActions(id string) []string {
+	a.t.Helper()
+	recs, err := a.store.RequestAudit(context.Background(), id)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Action)
+	}
+	return out
+}
+
+func texts(calls []slacktest.Call) []string {
+	out := make([]string, len(calls))
+	for i, c := range calls {
+		out[i] = c.Arg("channel") + ": " + c.Text()
+	}
+	return out
+}
+
+func plansOf(t testing.TB, r store.Request) []diagnose.Plan {
+	t.Helper()
+	var ps []diagnose.Plan
+	if err := json.Unmarshal(r.Plans, &ps); err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+// Approve: the request reaches each approver by DM with the tenant, the
+// requester, the reason, each policy's before and after, the expiry and
+// Approve (with a confirm dialog) / Reject; the thread says who it waits
+// for; Approve writes each policy once, replaces the DMs' buttons with the
+// outcome, and reports in the thread.
+func TestApprovalApprove(t *testing.T) {
+	a := startApprovals(t)
+	id, dm := a.request()
+	if !validID(id) {
+		t.Fatalf("button value %q is not an opaque request ID", id)
+	}
+	text := dm.Text()
+	for _, want := range []string{"Contoso &lt;Ltd&gt;", contosoID, "<@" + engineer + ">", "Why:", "before:", "after:", "serviceProvider", partnerID, "Expires", "<!date^"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the DM lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "<!channel>") {
+		t.Errorf("the DM carries a raw <!channel> from a policy name")
+	}
+	if btn, _ := dm.Button("approve_request"); btn.Confirm == nil {
+		t.Error("Approve has no confirm dialog")
+	}
+	if btn, _ := dm.Button("reject_request"); btn == nil || btn.Value != id {
+		t.Error("no Reject button carrying the request ID")
+	}
+	// The engineer asked, so the engineer is not asked to approve.
+	opened := map[string]bool{}
+	for _, c := range a.wait(2, "conversations.open") {
+		opened[c.Arg("users")] = true
+	}
+	if !opened[approver] || !opened[approver2] || opened[engineer] {
+		t.Errorf("DMs opened with %v; want both customer admins and not the requester", opened)
+	}
+	waiting := a.threadPost("Waiting for")
+	if !strings.Contains(waiting.Text(), "<@"+approver+"> (direct message)") {
+		t.Errorf("the thread does not say who it waits for:\n%s", waiting.Text())
+	}
+
+	a.click(approver, "approve_request", id)
+	report := a.threadPost("retry your sign-in now")
+	r := a.waitState(id, store.StateApplied)
+	plans := plansOf(t, r)
+	rt := report.Text()
+	if !strings.Contains(rt, "<@"+approver+"> approved") || !strings.Contains(rt, "Graph request-id `patch-") {
+		t.Errorf("the report does not say who approved and what changed:\n%s", rt)
+	}
+	for _, p := range plans {
+		if !strings.Contains(rt, diagnose.EscapeMrkdwn(p.DisplayName)) {
+			t.Errorf("the report does not name %q", p.DisplayName)
+		}
+	}
+	if b, _ := report.Button("revert_request"); b == nil || b.Value != id {
+		t.Error("the report has no Revert button")
+	}
+	writes, _ := a.changer.counts()
+	if len(writes) != len(plans) || len(plans) == 0 {
+		t.Errorf("writes %v for %d plans", writes, len(plans))
+	}
+	for p, n := range writes {
+		if n != 1 {
+			t.Errorf("policy %s written %d times", p, n)
+		}
+	}
+	// Both DMs lose their buttons and show the outcome.
+	a.settle()
+	last := a.slack.Calls("chat.update")
+	if len(last) < 2 {
+		t.Fatalf("%d DM updates", len(last))
+	}
+	for _, u := range last {
+		if ids := u.ActionIDs(); slices.ContainsFunc(ids, func(s string) bool { return strings.HasPrefix(s, "approve_request") }) {
+			t.Errorf("a DM kept its Approve button after the decision: %v", ids)
+		}
+	}
+	if got := last[len(last)-1].Text(); !strings.Contains(got, "Approved by <@"+approver+"> and applied") {
+		t.Errorf("the DM's final state:\n%s", got)
+	}
+	want := []string{"requested", "notified", "notified", "approved", "applying", "applied"}
+	if got := a.auditActions(id); !slices.Equal(got, want) {
+		t.Errorf("audit = %v, want %v", got, want)
+	}
+	if r.DecidedBy != approver {
+		t.Errorf("decided by %q", r.DecidedBy)
+	}
+
+	// An old message cannot decide again: a second Approve changes nothing.
+	a.click(approver2, "approve_request", id)
+	a.whisperTo("approved by <@" + approver + "> and applied")
+	if w, _ := a.changer.counts(); len(w) != len(plans) || w[plans[0].PolicyID] != 1 {
+		t.Errorf("a late click wrote again: %v", w)
+	}
+}
+
+func validID(s string) bool {
+	return len(s) == 32 && strings.Trim(s, "0123456789abcdef") == ""
+}
+
+// Reject opens a modal; its submission closes the request with the reason,
+// tells the thread and writes nothing.
+func TestApprovalReject(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "reject_request", id)
+	view := a.wait(1, "views.open")[0]
+	if !strings.Contains(view.Arg("view"), `"private_metadata":"`+id+`"`) || view.Arg("trigger_id") != "trigger-"+approver {
+		t.Errorf("views.open: %s", view.Arg("view"))
+	}
+	if a.state(id).State != store.StatePending {
+		t.Error("opening the form rejected the request already")
+	}
+	a.interact(a.slack.ViewSubmission(approver, "reject_request", id, map[string]map[string]string{"reason": {"reason_input": "We fix it <ourselves>"}}))
+	post := a.threadPost("rejected the request")
+	if !strings.Contains(post.Text(), "We fix it &lt;ourselves&gt;") || !strings.Contains(post.Text(), "<@"+approver+">") {
+		t.Errorf("the thread lacks who rejected and why:\n%s", post.Text())
+	}
+	r := a.waitState(id, store.StateRejected)
+	if r.DecidedBy != approver {
+		t.Errorf("decided by %q", r.DecidedBy)
+	}
+	if w, _ := a.changer.counts(); len(w) != 0 {
+		t.Errorf("a rejection wrote %v", w)
+	}
+	// Approve after the rejection: told, refused.
+	a.click(approver2, "approve_request", id)
+	a.whisperTo("rejected by <@" + approver + ">")
+	if w, _ := a.changer.counts(); len(w) != 0 {
+		t.Errorf("approve after reject wrote %v", w)
+	}
+}
+
+// Expiry closes the request and tells the thread; an old message cannot
+// revive it.
+func TestApprovalExpiry(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.clock.Advance(24*time.Hour + time.Second)
+	post := a.threadPost("expired without a decision")
+	if !strings.Contains(post.Text(), "<@"+engineer+">") {
+		t.Errorf("expiry message:\n%s", post.Text())
+	}
+	a.waitState(id, store.StateExpired)
+	a.click(approver, "approve_request", id)
+	a.whisperTo("expired without a decision")
+	if w, _ := a.changer.counts(); len(w) != 0 {
+		t.Errorf("an expired request was applied: %v", w)
+	}
+	if got := a.auditActions(id); !slices.Contains(got, "expired") {
+		t.Errorf("audit = %v", got)
+	}
+}
+
+// Only the tenant's approvers decide, never the requester; with graph
+// verification, only an approver whose Slack email is an admin of the
+// tenant. Every refusal is audited and writes nothing.
+func TestApprovalRefusals(t *testing.T) {
+	cases := []struct {
+		name   string
+		opts   []harnessOption
+		user   string
+		action string
+		want   string
+	}{
+		{"self-approval", nil, engineer, "approve_request", "cannot approve or reject it yourself"},
+		{"self-rejection", nil, engineer, "reject_request", "cannot approve or reject it yourself"},
+		{"non-approver", nil, stranger, "approve_request", "you are not one"},
+		{"ca-check admin is no approver", nil, admin, "approve_request", "you are not one"},
+		{"graph: no admin role", []harnessOption{graphVerify}, approver, "approve_request", "is not an active Global, Security or Conditional Access Administrator"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := startApprovals(t, c.opts...)
+			a.slack.AddUser(slack.User{ID: approver, TeamID: "T0CUSTOMER", Profile: slack.UserProfile{Email: "admin@contoso.com"}})
+			id, _ := a.request()
+			a.click(c.user, c.action, id)
+			a.whisperTo(c.want)
+			if r := a.state(id); r.State != store.StatePending {
+				t.Errorf("state %s after a refused click", r.State)
+			}
+			if w, _ := a.changer.counts(); len(w) != 0 {
+				t.Errorf("a refused click wrote %v", w)
+			}
+			if got := a.auditActions(id); !slices.Contains(got, "refused") {
+				t.Errorf("no audit record of the refusal: %v", got)
+			}
+			if len(a.slack.Calls("views.open")) != 0 {
+				t.Error("a refused Reject opened the form")
+			}
+		})
+	}
+}
+
+func graphVerify(c *bot.Config, _ *fakeDiagnoser) { c.ApproverVerify = bot.VerifyGraph }
+
+// With graph verification an approver who is an admin of the tenant (by
+// their Slack email) approves.
+func TestApprovalGraphVerified(t *testing.T) {
+	a := startApprovals(t, graphVerify)
+	a.slack.AddUser(slack.User{ID: approver, TeamID: "T0CUSTOMER", Profile: slack.UserProfile{Email: "admin@contoso.com"}})
+	a.changer.mu.Lock()
+	a.changer.admins["admin@contoso.com"] = true
+	a.changer.mu.Unlock()
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	if n := len(a.slack.Calls("users.info")); n == 0 {
+		t.Error("the approver's email was not read at click time")
+	}
+}
+
+// 50 clicks at once, from two approvers and as retried deliveries: one
+// approval, one write per policy.
+func TestApprovalConcurrentClicks(t *testing.T) {
+	a := startApprovals(t, workers(8))
+	id, _ := a.request()
+	var wg sync.WaitGroup
+	for i := range 50 {
+		user := approver
+		if i%2 == 1 {
+			user = approver2
+		}
+		wg.Go(func() { a.click(user, "approve_request", id) })
+	}
+	wg.Wait()
+	a.threadPost("retry your sign-in now")
+	r := a.waitState(id, store.StateApplied)
+	a.settle()
+	writes, _ := a.changer.counts()
+	if len(writes) != len(plansOf(t, r)) {
+		t.Errorf("writes %v", writes)
+	}
+	for p, n := range writes {
+		if n != 1 {
+			t.Errorf("policy %s written %d times by 50 clicks", p, n)
+		}
+	}
+	if got := a.auditActions(id); countOf(got, "approved") != 1 || countOf(got, "applied") != 1 {
+		t.Errorf("audit = %v", got)
+	}
+	if n := len(a.slack.Calls(slacktest.MethodResponseURL)); n < 40 {
+		t.Errorf("%d of the 49 losing clicks were told the request's state", n)
+	}
+}
+
+func countOf(xs []string, x string) int {
+	n := 0
+	for _, s := range xs {
+		if s == x {
+			n++
+		}
+	}
+	return n
+}
+
+// A policy changed between the plan and the click is not written: the
+// others are, and the changed one gets a fresh plan in a new request.
+func TestApprovalPolicyChanged(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	plans := plansOf(t, a.state(id))
+	if len(plans) < 2 {
+		t.Fatalf("the fixture should need at least 2 changes, has %d", len(plans))
+	}
+	changed := plans[0]
+	// Someone excluded internal guests on it meanwhile.
+	a.diag.setExclusion(changed.PolicyID, &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "internalGuest",
+		ExternalTenants: &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipAll}})
+	a.slack.Reset()
+	a.click(approver, "approve_request", id)
+	report := a.threadPost("changed ")
+	if !strings.Contains(report.Text(), "*not changed*: it was edited since the plan; a new request with a fresh plan goes to the approvers") {
+		t.Errorf("report:\n%s", report.Text())
+	}
+	r := a.waitState(id, store.StateApplied)
+	writes, _ := a.changer.counts()
+	if writes[changed.PolicyID] != 0 || len(writes) != len(plans)-1 {
+		t.Errorf("writes %v: the changed policy must not be written, the others once", writes)
+	}
+	// The new request: a fresh plan for the changed policy alone.
+	newID, dm := "", slacktest.Call{}
+	dm = a.waitPost(func(c slacktest.Call) bool {
+		b, _ := c.Button("approve_request")
+		return b != nil && b.Value != id
+	})
+	b, _ := dm.Button("approve_request")
+	newID = b.Value
+	fresh := plansOf(t, a.state(newID))
+	if len(fresh) != 1 || fresh[0].PolicyID != changed.PolicyID || !strings.Contains(diagnose.DescribeExclusion(fresh[0].After), "internalGuest") {
+		t.Errorf("new request plans %+v", fresh)
+	}
+	if !strings.Contains(dm.Text(), "widen") && !strings.Contains(dm.Text(), ":warning:") {
+		t.Errorf("the fresh plan widens the exclusion; the DM should say so:\n%s", dm.Text())
+	}
+	a.waitAudit(id, "replanned")
+	if r.DecidedBy != approver {
+		t.Errorf("decided by %q", r.DecidedBy)
+	}
+}
+
+// waitAudit waits for an audit record of the request with the action.
+func (a *approvals) waitAudit(id, action string) {
+	a.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if slices.Contains(a.auditActions(id), action) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	a.t.Fatalf("no audit record %q for request %s: %v", action, id, a.auditActions(id))
+}
+
+// Every policy changed: nothing is written, the request is superseded.
+func TestApprovalAllChangedSupersedes(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	for _, p := range plansOf(t, a.state(id)) {
+		a.diag.setExclusion(p.PolicyID, &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "b2bCollaborationGuest",
+			ExternalTenants: &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipAll}})
+	}
+	a.click(approver, "approve_request", id)
+	a.threadPost("so ca-check wrote nothing")
+	a.waitState(id, store.StateSuperseded)
+	if w, _ := a.changer.counts(); len(w) != 0 {
+		t.Errorf("wrote %v", w)
+	}
+}
+
+// Some policies fail: the report names them, and Retry writes only those.
+func TestApprovalPartialFailureRetry(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	plans := plansOf(t, a.state(id))
+	bad := plans[len(plans)-1]
+	a.changer.mu.Lock()
+	a.changer.fail[bad.PolicyID] = diagnose.Errorf(diagnose.EUNAVAILABLE, "Microsoft Graph answered 503")
+	a.changer.mu.Unlock()
+	a.click(approver, "approve_request", id)
+	report := a.threadPost("*failed*")
+	if !strings.Contains(report.Text(), "Microsoft Graph answered 503") || !strings.Contains(report.Text(), diagnose.EscapeMrkdwn(bad.DisplayName)) {
+		t.Errorf("report:\n%s", report.Text())
+	}
+	if b, _ := report.Button("retry_request"); b == nil {
+		t.Fatal("no Retry button")
+	}
+	a.waitState(id, store.StateFailed)
+	a.click(approver, "retry_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	writes, _ := a.changer.counts()
+	for _, p := range plans {
+		if writes[p.PolicyID] != 1 {
+			t.Errorf("policy %s written %d times; a retry writes only what failed", p.DisplayName, writes[p.PolicyID])
+		}
+	}
+	// The requester may not retry either.
+	if got := a.auditActions(id); countOf(got, "applying") != 2 {
+		t.Errorf("audit %v", got)
+	}
+}
+
+// Revert restores each policy once, within the window, and only once.
+func TestApprovalRevert(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	plans := plansOf(t, a.state(id))
+
+	a.click(stranger, "revert_request", id)
+	a.whisperTo("Only the requester, the approvers")
+	a.click(engineer, "revert_request", id)
+	post := a.threadPost("reverted request")
+	if !strings.Contains(post.Text(), "restored to none") {
+		t.Errorf("revert report:\n%s", post.Text())
+	}
+	a.waitState(id, store.StateReverted)
+	_, reverts := a.changer.counts()
+	for _, p := range plans {
+		if reverts[p.PolicyID] != 1 {
+			t.Errorf("policy %s reverted %d times", p.DisplayName, reverts[p.PolicyID])
+		}
+		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
+			t.Errorf("policy %s is %s after revert, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
+		}
+	}
+	a.click(engineer, "revert_request", id)
+	a.whisperTo("Only an applied request can be reverted")
+}
+
+// Revert refuses after the window, and where the exclusion is no longer
+// what ca-check wrote.
+func TestApprovalRevertRefused(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	plans := plansOf(t, a.state(id))
+
+	// Someone edited one policy after ca-check.
+	a.diag.setExclusion(plans[0].PolicyID, nil)
+	a.click(engineer, "revert_request", id)
+	post := a.threadPost("not all of it could be")
+	if !strings.Contains(post.Text(), "no longer the one ca-check wrote") {
+		t.Errorf("revert report:\n%s", post.Text())
+	}
+	if r := a.state(id); r.State != store.StateApplied {
+		t.Errorf("state %s after a partial revert", r.State)
+	}
+
+	b := startApprovals(t)
+	id2, _ := b.request()
+	b.click(approver, "approve_request", id2)
+	b.threadPost("retry your sign-in now")
+	b.waitState(id2, store.StateApplied)
+	b.clock.Advance(8 * 24 * time.Hour)
+	b.click(engineer, "revert_request", id2)
+	b.whisperTo("revert window of this change ended")
+	if _, rv := b.changer.counts(); len(rv) != 0 {
+		t.Errorf("reverted after the window: %v", rv)
+	}
+}
+
+// A crash while applying: the request stays in applying; a new bot on the
+// same database reads the policies, settles the request and reports it.
+func TestApprovalReconcileAfterRestart(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	plans := plansOf(t, a.state(id))
+	ctx := context.Background()
+	// The first bot approved, started applying, wrote the first policy and
+	// died.
+	now := a.clock.Now()
+	if _, err := a.store.Transition(ctx, id, store.Transition{From: store.StatePending, To: store.StateApproved, By: approver, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.store.Transition(ctx, id, store.Transition{From: store.StateApproved, To: store.StateApplying, By: approver, At: now}); err != nil {
+		t.Fatal(err)
+	}
+	a.diag.setExclusion(plans[0].PolicyID, plans[0].After)
+	a.stop()
+	if err := <-a.done; err != nil {
+		t.Fatal(err)
+	}
+	a.done <- nil
+
+	// Restarted ten minutes later on the same database.
+	clk := &clock{t: now.Add(10 * time.Minute)}
+	proxy := &changerProxy{}
+	var d2 *fakeDiagnoser
+	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+		func(c *bot.Config, d *fakeDiagnoser) {
+			d2 = d
+			d.override = a.diag.snapshot()
+		})
+	ch2 := newFakeChanger(d2)
+	proxy.set(ch2)
+	b := &approvals{harness: h2, changer: ch2, clock: clk, answerTS: a.answerTS}
+	b.threadPost("ca-check was interrupted while applying")
+	report := b.threadPost("*failed*: ca-check stopped before this policy was changed")
+	if !strings.Contains(report.Text(), diagnose.EscapeMrkdwn(plans[0].DisplayName)+"*: now excludes") {
+		t.Errorf("the reconciled report should show the first policy applied:\n%s", report.Text())
+	}
+	b.waitState(id, store.StateFailed)
+	if w, _ := ch2.counts(); len(w) != 0 {
+		t.Errorf("reconciliation wrote %v; it must only read", w)
+	}
+	// An approver retries the rest: only the unwritten policies are written.
+	b.click(approver, "retry_request", id)
+	b.threadPost("retry your sign-in now")
+	b.waitState(id, store.StateApplied)
+	w, _ := ch2.counts()
+	if w[plans[0].PolicyID] != 0 || len(w) != len(plans)-1 {
+		t.Errorf("retry after reconcile wrote %v", w)
+	}
+	got := slices.DeleteFunc(b.auditActions(id), func(s string) bool { return s == "notified" })
+	if want := []string{"requested", "approved", "applying", "failed", "applying", "applied"}; !slices.Equal(got, want) {
+		t.Errorf("audit = %v, want it to end %v", got, want)
+	}
+}
+
+// Where Slack refuses the DM, the approver gets an ephemeral message in the
+// tenant's linked channel, and the thread says so.
+func TestApprovalDMFallback(t *testing.T) {
+	a := startApprovals(t)
+	if err := a.store.LinkChannel(context.Background(), store.Link{ChannelID: linkedChan, TenantID: contosoID, TenantName: "Contoso", LinkedBy: admin, LinkedAt: a.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	a.slack.FailNext("conversations.open", "invalid_user_combination")
+	a.interact(a.slack.BlockAction(engineer, channel, a.answerTS, "", "", "request_approval", a.diagValue))
+	eph := a.wait(1, "chat.postEphemeral")[0]
+	if eph.Arg("channel") != linkedChan || eph.Arg("user") != approver {
+		t.Errorf("ephemeral to %s in %s", eph.Arg("user"), eph.Arg("channel"))
+	}
+	if b, _ := eph.Button("approve_request"); b == nil {
+		t.Error("the ephemeral request has no Approve button")
+	}
+	post := a.threadPost("Waiting for")
+	if !strings.Contains(post.Text(), "Slack refused a direct message") || !strings.Contains(post.Text(), "<#"+linkedChan+">") {
+		t.Errorf("the thread does not say which way:\n%s", post.Text())
+	}
+}
+
+// Approvals need a Changer; without one the button says so.
+func TestApprovalNotConfigured(t *testing.T) {
+	h := start(t)
+	h.command("contoso.com")
+	answer := h.wait(1, "chat.postMessage")[0]
+	btn, _ := answer.Button("request_approval")
+	h.interact(h.slack.BlockAction(engineer, channel, "1700000000.000001", "", "", "request_approval", btn.Value))
+	if r := h.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(r.Text(), "not configured") {
+		t.Errorf("answered %q", r.Text())
+	}
+}
+
+// /ca-check approvers is for ca-check admins; add, list and remove are
+// audited.
+func TestApproversCommand(t *testing.T) {
+	a := startApprovals(t)
+	a.slack.Reset()
+	steps := []struct {
+		user, text, want string
+	}{
+		{engineer, "approvers contoso.com add <@U0NEW|new>", "Only ca-check admins"},
+		{admin, "approvers contoso.com add <@U0NEW|new>", "<@U0NEW> can now approve changes in Contoso &lt;Ltd&gt;"},
+		{admin, "approvers contoso.com list", "<@U0NEW>"},
+		{admin, "approvers contoso.com remove U0NEW", "<@U0NEW> can no longer approve"},
+		{admin, "approvers contoso.com remove U0NEW", "was not an approver"},
+		{admin, "approvers contoso.com add @new", "is not a Slack user I can read"},
+		{admin, "approvers nowhere.example add U0NEW", "no customer tenant matches"},
+		{admin, "approvers contoso.com", "`/ca-check approvers <tenant> list`"},
+	}
+	for i, s := range steps {
+		a.post("/slack/commands", slacktest.ContentForm,
+			a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: s.user, Text: s.text}), time.Time{})
+		got := a.wait(i+1, slacktest.MethodResponseURL)[i]
+		if !strings.Contains(got.Text(), s.want) {
+			t.Errorf("%s %q answered:\n%s\nwant %q", s.user, s.text, got.Text(), s.want)
+		}
+	}
+	recs, err := a.store.Audit(context.Background(), contosoID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, r := range recs {
+		actions = append(actions, r.Action+":"+r.Actor)
+	}
+	if !slices.Contains(actions, "approver_add:"+admin) || !slices.Contains(actions, "approver_remove:"+admin) {
+		t.Errorf("audit %v", actions)
+	}
+}
+
+// /ca-check audit shows who asked, who decided, when, what, and Graph's
+// request IDs, to admins and the tenant's approvers only.
+func TestAuditCommand(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	a.slack.Reset()
+	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: stranger, Text: "audit contoso.com"}), time.Time{})
+	if got := a.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(got.Text(), "Only ca-check admins and the approvers") {
+		t.Errorf("a stranger read the audit:\n%s", got.Text())
+	}
+	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: approver, Text: "audit contoso.com"}), time.Time{})
+	got := a.wait(2, slacktest.MethodResponseURL)[1].Text()
+	for _, want := range []string{"<@" + engineer + "> *requested*", "<@" + approver + "> *approved* (pending → approved)", "*applied* (applying → applied)", "request `" + id[:8] + "`", "Graph request-ids `patch-", "<!date^"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit lacks %q:\n%s", want, got)
+		}
+	}
+}
