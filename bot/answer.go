@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -56,7 +55,7 @@ func (b *Bot) answer(ctx context.Context, dst destination, q question) {
 	if !ok {
 		return
 	}
-	sc := scenarioFrom(q.Errors)
+	sc := diagnose.PastedScenario(q.Errors)
 	if q.Scenario != nil {
 		sc = *q.Scenario
 	}
@@ -208,33 +207,4 @@ func tenantID(d *diagnose.Diagnosis) string {
 		return d.Tenant.ID
 	}
 	return ""
-}
-
-// scenarioFrom fills the scenario's known facts from pasted errors: the
-// first Conditional Access error's, since that is the sign-in in question,
-// else the first error's. What the paste does not say stays unknown.
-func scenarioFrom(errs []diagnose.SignInError) diagnose.Scenario {
-	var sc diagnose.Scenario
-	if len(errs) == 0 {
-		return sc
-	}
-	e := errs[0]
-	for _, x := range errs {
-		if x.Category == diagnose.CategoryConditionalAccess {
-			e = x
-			break
-		}
-	}
-	sc.CorrelationID = e.CorrelationID
-	if e.AppID != "" {
-		sc.Apps = []string{e.AppID}
-	}
-	sc.Platform = diagnose.NormalizePlatform(e.DevicePlatform)
-	if ip, err := netip.ParseAddr(e.IPAddress); err == nil {
-		sc.IP = ip
-	}
-	for _, x := range errs {
-		sc.DeviceCodeFlow = sc.DeviceCodeFlow || x.DeviceCodeFlow
-	}
-	return sc
 }

@@ -196,7 +196,7 @@ func TestPickerEncoding(t *testing.T) {
 		if len(back) == 0 {
 			t.Fatalf("nothing decoded from %q", id)
 		}
-		want, got := scenarioFrom(errs), scenarioFrom(back)
+		want, got := diagnose.PastedScenario(errs), diagnose.PastedScenario(back)
 		if got.CorrelationID != want.CorrelationID || got.Platform != want.Platform || got.IP != want.IP || strings.Join(got.Apps, ",") != strings.Join(want.Apps, ",") {
 			t.Errorf("scenario lost in the picker:\nwant %+v\n got %+v", want, got)
 		}

@@ -2,7 +2,9 @@ package diagnose
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Client app types (conditionalAccessClientApp).
@@ -66,12 +68,54 @@ type Scenario struct {
 	CrossTenant *CrossTenantPartner `json:"crossTenant,omitempty"`
 	// CorrelationID of the failing sign-in, when a paste gave one.
 	CorrelationID string `json:"correlationId,omitempty"`
+	// ErrorTime is when the pasted error happened, when it says: a sign-in
+	// log entry missing for a recent error has not arrived yet.
+	ErrorTime time.Time `json:"errorTime,omitzero"`
 	// ErrorPolicyIDs are the policies a claims challenge in the error
 	// named (capolids): Microsoft's own word on which policies applied.
 	ErrorPolicyIDs []string `json:"errorPolicyIds,omitempty"`
 	// AllTenantsFix makes the planner exclude service provider users of
 	// every tenant instead of the partner's alone (a configured choice).
 	AllTenantsFix bool `json:"-"`
+}
+
+// PrimaryError is the error of a paste that describes the sign-in in
+// question: the first Conditional Access error, else the first error.
+func PrimaryError(errs []SignInError) (SignInError, bool) {
+	if len(errs) == 0 {
+		return SignInError{}, false
+	}
+	for _, e := range errs {
+		if e.Category == CategoryConditionalAccess {
+			return e, true
+		}
+	}
+	return errs[0], true
+}
+
+// PastedScenario is the scenario pasted errors describe: the facts of
+// PrimaryError (app, platform, IP, correlation ID, time, the policy IDs of a
+// claims challenge), with the device code flow if any error shows it. What
+// the paste does not say stays unknown; PartnerTenantID is left to the
+// caller.
+func PastedScenario(errs []SignInError) Scenario {
+	var sc Scenario
+	e, ok := PrimaryError(errs)
+	if !ok {
+		return sc
+	}
+	if e.AppID != "" {
+		sc.Apps = []string{e.AppID}
+	}
+	sc.Platform = NormalizePlatform(e.DevicePlatform)
+	if ip, err := netip.ParseAddr(e.IPAddress); err == nil {
+		sc.IP = ip
+	}
+	sc.CorrelationID = e.CorrelationID
+	sc.ErrorTime = e.Timestamp
+	sc.ErrorPolicyIDs = slices.Clone(e.PolicyIDs)
+	sc.DeviceCodeFlow = slices.ContainsFunc(errs, func(x SignInError) bool { return x.DeviceCodeFlow })
+	return sc
 }
 
 // App is a Microsoft application the engine knows: a resource that Conditional

@@ -42,21 +42,10 @@ func SignInPending(missing []string) bool {
 	return slices.ContainsFunc(missing, func(s string) bool { return strings.HasPrefix(s, MissingSignInPending) })
 }
 
-// GatherOption refines what Gather looks for.
-type GatherOption func(*gatherOpts)
-
-type gatherOpts struct {
-	errorAt time.Time
-}
-
-// ErrorAt is when the pasted error happened, when known: it dates the
-// "no sign-in log entry yet" note.
-func ErrorAt(t time.Time) GatherOption { return func(o *gatherOpts) { o.errorAt = t } }
-
 // Diagnose gathers the evidence and evaluates it: Gather, then
 // diagnose.Evaluate.
-func (c *Client) Diagnose(ctx context.Context, tenant string, sc diagnose.Scenario, opts ...GatherOption) (*diagnose.Diagnosis, error) {
-	ev, sc, err := c.Gather(ctx, tenant, sc, opts...)
+func (c *Client) Diagnose(ctx context.Context, tenant string, sc diagnose.Scenario) (*diagnose.Diagnosis, error) {
+	ev, sc, err := c.Gather(ctx, tenant, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -70,11 +59,7 @@ func (c *Client) Diagnose(ctx context.Context, tenant string, sc diagnose.Scenar
 // returns the scenario with the GDAP roles and the cross-tenant trust filled
 // in. Only a failure to read the policies fails it; whatever else could not
 // be read is said in Evidence.Missing.
-func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario, opts ...GatherOption) (diagnose.Evidence, diagnose.Scenario, error) {
-	var o gatherOpts
-	for _, f := range opts {
-		f(&o)
-	}
+func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario) (diagnose.Evidence, diagnose.Scenario, error) {
 	if sc.PartnerTenantID == "" {
 		sc.PartnerTenantID = c.PartnerTenantID()
 	}
@@ -159,8 +144,8 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 		missing("sign-in log", c.fail(op{tenant, "the sign-in logs", permSignIns}, signInsErr))
 	case sc.CorrelationID != "" && !slices.ContainsFunc(signIns, func(s diagnose.SignIn) bool { return strings.EqualFold(s.CorrelationID, sc.CorrelationID) }):
 		when := "the error time is unknown"
-		if !o.errorAt.IsZero() {
-			when = fmt.Sprintf("the error was %d minutes ago", int(c.now().Sub(o.errorAt).Minutes()))
+		if !sc.ErrorTime.IsZero() {
+			when = fmt.Sprintf("the error was %d minutes ago", int(c.now().Sub(sc.ErrorTime).Minutes()))
 		}
 		ev.Missing = append(ev.Missing, fmt.Sprintf("%s%s yet (%s; entries can take up to ~5–10 minutes); re-check", MissingSignInPending, sc.CorrelationID, when))
 		ev.SignIns = signIns

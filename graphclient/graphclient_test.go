@@ -178,7 +178,9 @@ func bearerTenant(t *testing.T, r graphtest.Request) string {
 func TestDiagnoseRequests(t *testing.T) {
 	s := newFake(t)
 	c := newClient(t, s, nil)
-	d, err := c.Diagnose(context.Background(), customerID, scenario(), graphclient.ErrorAt(now.Add(-3*time.Minute)))
+	sc := scenario()
+	sc.ErrorTime = now.Add(-3 * time.Minute)
+	d, err := c.Diagnose(context.Background(), customerID, sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +441,9 @@ func TestPartialAnswers(t *testing.T) {
 			s := newFake(t)
 			tt.setup(s)
 			c := newClient(t, s, nil)
-			d, err := c.Diagnose(context.Background(), customerID, tt.sc, graphclient.ErrorAt(now.Add(-3*time.Minute)))
+			sc := tt.sc
+			sc.ErrorTime = now.Add(-3 * time.Minute)
+			d, err := c.Diagnose(context.Background(), customerID, sc)
 			if err != nil {
 				t.Fatalf("Diagnose: %v; a partial answer must still diagnose", err)
 			}

@@ -7,9 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/graphclient"
@@ -22,9 +20,8 @@ type diagnoseFlags struct {
 	roles, errorFile, correlationID                        string
 	asJSON, markdown, guide, allTenants                    bool
 
-	// From the error file: the customer tenant and when the error happened.
+	// The customer tenant the error file names, if it does.
 	errorTenant string
-	errorAt     time.Time
 }
 
 func runDiagnose(ctx context.Context, c *cli, args []string) error {
@@ -70,7 +67,7 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 	case f.tenant != "" && f.policies != "":
 		return diagnose.Errorf(diagnose.EINVALID, "--tenant (live) and --policies (offline) exclude each other")
 	case f.tenant != "":
-		d, err = diagnoseLive(ctx, c, f.tenant, sc, f.errorAt)
+		d, err = diagnoseLive(ctx, c, f.tenant, sc)
 	case f.policies != "":
 		var ev diagnose.Evidence
 		ev, sc, err = f.offlineEvidence(sc)
@@ -121,8 +118,11 @@ func (f *diagnoseFlags) scenario(c *cli) (diagnose.Scenario, error) {
 		if len(errs) == 0 {
 			return sc, diagnose.Errorf(diagnose.EINVALID, "%s: no AADSTS error code found in it", f.errorFile)
 		}
-		e := fillFromError(&sc, errs)
-		f.errorTenant, f.errorAt = e.TenantID, e.Timestamp
+		pasted := diagnose.PastedScenario(errs)
+		pasted.PartnerTenantID, pasted.AllTenantsFix = sc.PartnerTenantID, sc.AllTenantsFix
+		sc = pasted
+		e, _ := diagnose.PrimaryError(errs)
+		f.errorTenant = e.TenantID
 	}
 	if f.app != "" {
 		sc.Apps = []string{strings.TrimSpace(f.app)}
@@ -166,32 +166,6 @@ func (f *diagnoseFlags) scenario(c *cli) (diagnose.Scenario, error) {
 		sc.CorrelationID = strings.ToLower(strings.TrimSpace(f.correlationID))
 	}
 	return sc, nil
-}
-
-// fillFromError takes the scenario's facts from the pasted error: the first
-// Conditional Access error if there is one, else the first error, which it
-// returns.
-func fillFromError(sc *diagnose.Scenario, errs []diagnose.SignInError) diagnose.SignInError {
-	e := errs[0]
-	for _, x := range errs {
-		if x.Category == diagnose.CategoryConditionalAccess {
-			e = x
-			break
-		}
-	}
-	if e.AppID != "" {
-		sc.Apps = []string{e.AppID}
-	}
-	if p := diagnose.NormalizePlatform(e.DevicePlatform); p != "" {
-		sc.Platform = p
-	}
-	if ip, err := netip.ParseAddr(e.IPAddress); err == nil {
-		sc.IP = ip
-	}
-	sc.CorrelationID = e.CorrelationID
-	sc.DeviceCodeFlow = e.DeviceCodeFlow
-	sc.ErrorPolicyIDs = slices.Clone(e.PolicyIDs)
-	return e
 }
 
 // offlineEvidence reads the exported files named by the flags.

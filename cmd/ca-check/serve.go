@@ -25,13 +25,8 @@ import (
 // envPrefix prefixes every environment variable: CACHECK_ + a Config tag.
 const envPrefix = "CACHECK"
 
-// live adapts graphclient to the bot: the bot's Diagnoser has no
-// graphclient-specific options.
+// live is graphclient as the bot sees it.
 type live struct{ *graphclient.Client }
-
-func (l live) Diagnose(ctx context.Context, tenant string, sc diagnose.Scenario) (*diagnose.Diagnosis, error) {
-	return l.Client.Diagnose(ctx, tenant, sc)
-}
 
 // graph returns a Graph client for gc, over c.graphTransport when set.
 func (c *cli) graph(gc graphclient.Config, opts ...graphclient.Option) (*graphclient.Client, error) {
@@ -180,7 +175,7 @@ func orDash(s string) string {
 }
 
 // diagnoseLive reads the evidence from the customer tenant through Graph.
-func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenario, errorAt time.Time) (*diagnose.Diagnosis, error) {
+func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenario) (*diagnose.Diagnosis, error) {
 	gc, err := loadGraphConfig()
 	if err != nil {
 		return nil, err
@@ -189,11 +184,7 @@ func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenar
 	if err != nil {
 		return nil, err
 	}
-	var opts []graphclient.GatherOption
-	if !errorAt.IsZero() {
-		opts = append(opts, graphclient.ErrorAt(errorAt))
-	}
-	return graph.Diagnose(ctx, tenant, sc, opts...)
+	return graph.Diagnose(ctx, tenant, sc)
 }
 
 // runHealthcheck is the container health check: the image has no shell or
