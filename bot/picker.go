@@ -35,8 +35,8 @@ func (b *Bot) askTenant(ctx context.Context, dst destination, q question) {
 
 // encodePick packs what the scenario needs from the pasted errors into at
 // most maxBlockID characters: every code, and the correlation ID, app, IP,
-// platform and flow of the error the scenario is taken from. What does not
-// fit is dropped, least useful first.
+// platform, time, flow and claims-challenge policy IDs of the error the
+// scenario is taken from. What does not fit is dropped, least useful first.
 func encodePick(errs []diagnose.SignInError) string {
 	if len(errs) == 0 {
 		return pickPrefix
@@ -70,7 +70,11 @@ func encodePick(errs []diagnose.SignInError) string {
 	if e.DeviceCodeFlow {
 		v.Set("f", "1")
 	}
-	for _, k := range []string{"p", "i", "a", "f", "r"} {
+	if !e.Timestamp.IsZero() {
+		v.Set("t", strconv.FormatInt(e.Timestamp.Unix(), 10))
+	}
+	set("x", strings.Join(e.PolicyIDs, ","))
+	for _, k := range []string{"p", "i", "t", "a", "f", "x", "r"} {
 		if len(pickPrefix)+len(v.Encode()) <= maxBlockID {
 			break
 		}
@@ -110,6 +114,12 @@ func decodePick(blockID string) []diagnose.SignInError {
 		e.IPAddress = v.Get("i")
 		e.DevicePlatform = v.Get("p")
 		e.DeviceCodeFlow = v.Get("f") == "1"
+		if t, err := strconv.ParseInt(v.Get("t"), 10, 64); err == nil {
+			e.Timestamp = time.Unix(t, 0).UTC()
+		}
+		if x := v.Get("x"); x != "" {
+			e.PolicyIDs = strings.Split(x, ",")
+		}
 	}
 	return errs
 }
