@@ -113,7 +113,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return diagnose.Errorf(diagnose.EUNAVAILABLE, "CACHECK_DB: %w", err)
 	}
 	defer st.Close()
-	b, err := bot.New(bc, live{graph}, st, bot.WithLogger(log), bot.WithRegistry(reg))
+	b, err := bot.New(bc, live{graph}, st, bot.WithChanger(live{graph}), bot.WithLogger(log), bot.WithRegistry(reg))
 	if err != nil {
 		return diagnose.Errorf(diagnose.EINVALID, "%w", err)
 	}
