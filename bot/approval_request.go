@@ -190,6 +190,18 @@ func (b *Bot) notify(ctx context.Context, a approval, user string) notice {
 	}); err != nil {
 		b.storeError(ctx, "audit notice", err)
 	}
+	// Another approver may have decided while this DM was on its way, after
+	// the DMs were closed: close this one too.
+	if n.Via == viaDM {
+		if r, err := b.store.Request(ctx, a.ID); err == nil && r.State != store.StatePending {
+			if now, err := decodeApproval(r); err == nil {
+				late := requestMessage(now, stateText(now))
+				if _, _, _, err := b.api.UpdateMessageContext(ctx, n.Channel, n.TS, slack.MsgOptionText(late.Text, false), slack.MsgOptionBlocks(late.Blocks...)); err != nil {
+					b.apiError(ctx, "chat.update", err)
+				}
+			}
+		}
+	}
 	return n
 }
 

@@ -122,7 +122,7 @@ type approvals struct {
 	diagValue string // its buttons' value
 }
 
-func startApprovals(t *testing.T, opts ...harnessOption) *approvals {
+func startApprovals(t testing.TB, opts ...harnessOption) *approvals {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
 	var ch *fakeChanger
@@ -176,6 +176,7 @@ func (a *approvals) request() (string, slacktest.Call) {
 	a.t.Helper()
 	a.interact(a.slack.BlockAction(engineer, channel, a.answerTS, "", "", "request_approval", a.diagValue))
 	dm := a.waitPost(func(c slacktest.Call) bool { return strings.HasPrefix(c.Arg("channel"), "D") })
+	a.threadPost("Waiting for") // every approver has been told
 	btn, _ := dm.Button("approve_request")
 	if btn == nil {
 		a.t.Fatalf("the DM has no Approve button:\n%s", dm.Text())
@@ -855,6 +856,52 @@ func TestAuditCommand(t *testing.T) {
 	for _, want := range []string{"<@" + engineer + "> *requested*", "<@" + approver + "> *approved* (pending → approved)", "*applied* (applying → applied)", "request `" + id[:8] + "`", "Graph request-ids `patch-", "<!date^"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// reset puts the tenant back as the fixture has it and forgets Slack's
+// calls, so that a benchmark's next round plans and writes the same.
+func (a *approvals) reset() {
+	a.diag.mu.Lock()
+	a.diag.override = nil
+	a.diag.mu.Unlock()
+	a.slack.Reset()
+}
+
+// BenchmarkApprovalPath is one whole approval: Request approval (request
+// stored, approvers DMed, thread told), Approve (authorised, CAS, every
+// policy applied and read back through the Changer, DMs updated, thread
+// report), through signed HTTP deliveries, SQLite and the fake Slack.
+func BenchmarkApprovalPath(b *testing.B) {
+	a := startApprovals(b, workers(8))
+	for b.Loop() {
+		a.reset()
+		id, _ := a.request()
+		a.click(approver, "approve_request", id)
+		a.threadPost("retry your sign-in now")
+	}
+}
+
+// BenchmarkApprovalConcurrentClicks is an approval decided by 50 clicks at
+// once: one wins the compare-and-swap and applies, 49 are told.
+func BenchmarkApprovalConcurrentClicks(b *testing.B) {
+	a := startApprovals(b, workers(8))
+	for b.Loop() {
+		a.reset()
+		id, _ := a.request()
+		var wg sync.WaitGroup
+		for i := range 50 {
+			user := approver
+			if i%2 == 1 {
+				user = approver2
+			}
+			wg.Go(func() { a.click(user, "approve_request", id) })
+		}
+		wg.Wait()
+		a.threadPost("retry your sign-in now")
+		if _, err := a.slack.WaitCalls(context.Background(), 49, slacktest.MethodResponseURL); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
