@@ -166,7 +166,7 @@ func auditLine(r store.AuditRecord) string {
 		who = userRef(r.Actor)
 	}
 	line := fmt.Sprintf("• %s %s *%s*", slackDate(r.At), who, diagnose.EscapeMrkdwn(r.Action))
-	if r.From != "" || r.To != "" {
+	if r.From != "" {
 		line += fmt.Sprintf(" (%s → %s)", r.From, r.To)
 	}
 	if r.RequestID != "" {

@@ -21,8 +21,9 @@ const applyTimeout = 2 * time.Minute
 // apply moves the request from (approved, or failed for a retry) to applying
 // as a compare-and-swap, so exactly one caller writes; then it applies every
 // policy not done yet, records the outcomes with the final state, and
-// reports in the thread and the approvers' DMs.
-func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string) {
+// reports in the thread and the approvers' DMs. It reports false when
+// another caller won the swap.
+func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string) bool {
 	// Once the first write may have started, finish and record it even if
 	// the click's context ends (shutdown): an interrupted apply is left to
 	// reconciliation, a finished one should not be.
@@ -30,12 +31,12 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 	defer cancel()
 	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: from, To: store.StateApplying, By: by, At: b.now()})
 	if errors.Is(err, store.ErrConflict) {
-		return // another click or replica is applying it
+		return false // another click or replica is applying it
 	}
 	if err != nil {
 		b.storeError(ctx, "transition", err)
 		b.threadText(ctx, a, userMessage(ctx, err))
-		return
+		return true
 	}
 	b.applying.Store(a.ID, true)
 	defer b.applying.Delete(a.ID)
@@ -86,7 +87,7 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 		// The writes happened; the sweep reconciles the request from the
 		// policies themselves.
 		b.storeError(ctx, "transition", err)
-		return
+		return true
 	}
 	a.Request = r
 	b.report(ctx, a, by)
@@ -104,6 +105,7 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 			}
 		}
 	}
+	return true
 }
 
 // replan diagnoses the tenant again for the policies that changed since the

@@ -269,5 +269,7 @@ func (b *Bot) retry(ctx context.Context, c click, id string) {
 		b.say(ctx, dst, text)
 		return
 	}
-	b.apply(ctx, a, store.StateFailed, c.user)
+	if !b.apply(ctx, a, store.StateFailed, c.user) {
+		b.transitioned(ctx, dst, a.ID, store.ErrConflict)
+	}
 }
