@@ -71,14 +71,19 @@ type approvalEnv struct {
 	srv   *httptest.Server
 	st    *store.Store
 	stop  func()
+	// config adjusts the bot's configuration before each start.
+	config func(*bot.Config)
 	// answerTS is the diagnosis answer's ts; diagnosis its buttons' value.
 	answerTS, diagnosis string
 }
 
-func newApprovalEnv(t *testing.T) *approvalEnv {
+func newApprovalEnv(t *testing.T, config ...func(*bot.Config)) *approvalEnv {
 	t.Helper()
 	e := &approvalEnv{t: t, g: newGraph(t), slack: slacktest.New(), db: t.TempDir() + "/ca-check.db",
 		clock: &testClock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
+	for _, c := range config {
+		e.config = c
+	}
 	t.Cleanup(e.slack.Close)
 	t.Cleanup(func() {
 		for _, secret := range []string{clientSecret, botToken, signingSecret} {
@@ -119,6 +124,9 @@ func (e *approvalEnv) start() {
 		BotToken: botToken, SigningSecret: signingSecret, HTTPAddr: "127.0.0.1:0", HealthAddr: "127.0.0.1:0",
 		SlackAPIURL: e.slack.APIURL, DB: e.db, LogLevel: "debug", Workers: 8, ShutdownTimeout: 5 * time.Second,
 		AdminUsers: []string{botAdmin}, ApprovalTTL: 24 * time.Hour, RevertWindow: 168 * time.Hour,
+	}
+	if e.config != nil {
+		e.config(&cfg)
 	}
 	b, err := bot.New(cfg, live{graph}, st, bot.WithChanger(live{graph}), bot.WithClock(e.clock.Now),
 		bot.WithApprovalSweep(20*time.Millisecond), bot.WithHTTPClient(e.slack.Client()),
@@ -610,6 +618,37 @@ func TestApprovalRevertE2E(t *testing.T) {
 	e.whisper("Only an applied request can be reverted")
 	if got := e.audit(id); got[len(got)-1] != "reverted" {
 		t.Errorf("audit %v", got)
+	}
+}
+
+// CACHECK_APPROVER_VERIFY=graph: at the click, the approver's Slack email
+// (users.info) must be a user of the tenant with an active admin role
+// (Graph users and role assignments); an approver without one is refused.
+func TestApprovalGraphVerifiedE2E(t *testing.T) {
+	e := newApprovalEnv(t, func(c *bot.Config) { c.ApproverVerify = bot.VerifyGraph })
+	e.g.Update(exampleTenant, func(tn *graphtest.Tenant) {
+		tn.Users = []map[string]any{
+			{"id": "11111111-aaaa-4000-8000-000000000001", "userPrincipalName": "ca.admin@contoso.example", "mail": "ca.admin@contoso.example"},
+			{"id": "11111111-aaaa-4000-8000-000000000002", "userPrincipalName": "helpdesk@contoso.example", "mail": "helpdesk@contoso.example"},
+		}
+		tn.RoleAssignments = []map[string]any{
+			{"id": "ra-1", "principalId": "11111111-aaaa-4000-8000-000000000001", "roleDefinitionId": "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9", "directoryScopeId": "/"}, // Conditional Access Administrator
+			{"id": "ra-2", "principalId": "11111111-aaaa-4000-8000-000000000002", "roleDefinitionId": "729827e3-9c14-49f7-bb1b-9608f156bbb8", "directoryScopeId": "/"}, // Helpdesk Administrator
+		}
+	})
+	e.slack.AddUser(slack.User{ID: custAdmin, TeamID: "T0CONTOSO", Profile: slack.UserProfile{Email: "ca.admin@contoso.example"}})
+	e.slack.AddUser(slack.User{ID: custAdmin2, TeamID: "T0CONTOSO", Profile: slack.UserProfile{Email: "helpdesk@contoso.example"}})
+	id, _ := e.request()
+	e.click(custAdmin2, "approve_request", id)
+	e.whisper("is not an active Global, Security or Conditional Access Administrator")
+	if p := e.patches(); len(p) != 0 {
+		t.Errorf("a refused approver's click PATCHed %v", p)
+	}
+	e.click(custAdmin, "approve_request", id)
+	e.thread("retry your sign-in now")
+	e.waitState(id, store.StateApplied)
+	if n := len(e.g.GraphRequests(http.MethodGet, "/roleManagement/directory/roleAssignments")); n < 2 {
+		t.Errorf("%d role assignment reads: the roles were not checked at each click", n)
 	}
 }
 
