@@ -40,7 +40,13 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 	}
 	b.applying.Store(a.ID, true)
 	defer b.applying.Delete(a.ID)
-	a.Request = r
+	// The outcomes as of the swap, not as read before it: a retry that
+	// raced with another must not redo what that one applied.
+	if fresh, err := decodeApproval(r); err == nil {
+		a = fresh
+	} else {
+		a.Request = r
+	}
 
 	var changed []string
 	for i, p := range a.plans {

@@ -61,7 +61,7 @@ func orID(name, id string) string {
 	return id
 }
 
-// names lists policy names, escaped, in bold.
+// boldNames lists policy names, escaped, in bold.
 func boldNames(names []string) string {
 	out := make([]string, len(names))
 	for i, n := range names {
