@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -269,10 +268,15 @@ func readExport[T any](path string, decode func([]byte) ([]T, error)) ([]T, erro
 	return out, nil
 }
 
-// describe is used by 'tenants' and live diagnosis to name a tenant.
-func describe(t diagnose.Tenant) string {
-	if t.DisplayName != "" {
-		return fmt.Sprintf("%s (%s)", t.DisplayName, t.ID)
+// diagnoseLive reads the evidence from the customer tenant through Graph.
+func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenario) (*diagnose.Diagnosis, error) {
+	gc, err := loadGraphConfig()
+	if err != nil {
+		return nil, err
 	}
-	return t.ID
+	graph, err := c.graph(gc)
+	if err != nil {
+		return nil, err
+	}
+	return graph.Diagnose(ctx, tenant, sc)
 }
