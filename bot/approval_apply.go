@@ -85,8 +85,10 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 	case a.count(outApplied, outUnchanged) == 0:
 		final = store.StateSuperseded
 	}
+	// Only this round of applying: if the sweep took it for interrupted
+	// and a retry started another, that one settles its own.
 	r, err = b.store.Transition(ctx, a.ID, store.Transition{
-		From: store.StateApplying, To: final, By: by, At: b.now(),
+		From: store.StateApplying, To: final, By: by, At: b.now(), Version: a.Version,
 		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"outcomes": a.outcomes}),
 	})
 	if err != nil {

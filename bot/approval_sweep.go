@@ -81,7 +81,7 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 		return err
 	}
 	if a.State == store.StateApproved {
-		r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StateApproved, To: store.StateApplying, At: b.now()})
+		r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StateApproved, To: store.StateApplying, At: b.now(), Version: a.Version})
 		if errors.Is(err, store.ErrConflict) {
 			return nil // another replica took it
 		}
@@ -126,8 +126,10 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 	if a.count(outFailed) > 0 {
 		final = store.StateFailed
 	}
+	// The version read: r may be stale, and the request since settled by
+	// another replica and retried, applying again in a round of its own.
 	r, err = b.store.Transition(ctx, a.ID, store.Transition{
-		From: store.StateApplying, To: final, At: b.now(),
+		From: store.StateApplying, To: final, At: b.now(), Version: a.Version,
 		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"reconciled": true, "outcomes": a.outcomes}),
 	})
 	if errors.Is(err, store.ErrConflict) {

@@ -911,3 +911,38 @@ func BenchmarkApprovalConcurrentClicks(b *testing.B) {
 		}
 	}
 }
+
+// A reconciliation settles the round of applying it read, never a later
+// one: here another replica reconciled the crashed apply first, an approver
+// clicked Retry, and the retry is writing when the slow reconciliation,
+// working from its stale read, tries to settle the request.
+func TestApprovalReconcileStaleRead(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	ctx := context.Background()
+	now := a.clock.Now()
+	for _, tr := range []store.Transition{
+		{From: store.StatePending, To: store.StateApproved, By: approver, At: now},
+		{From: store.StateApproved, To: store.StateApplying, By: approver, At: now},
+	} {
+		if _, err := a.store.Transition(ctx, id, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := a.state(id) // what the slow replica read: applying, the crashed round
+	for _, tr := range []store.Transition{
+		{From: store.StateApplying, To: store.StateFailed, At: now},               // the other replica's reconciliation
+		{From: store.StateFailed, To: store.StateApplying, By: approver, At: now}, // Retry, writing now
+	} {
+		if _, err := a.store.Transition(ctx, id, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	retry := a.state(id)
+	if err := a.bot.ReconcileOne(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.state(id); got.State != store.StateApplying || got.Version != retry.Version {
+		t.Errorf("the stale reconciliation settled the retry's round: %s at version %d, want applying at %d", got.State, got.Version, retry.Version)
+	}
+}

@@ -253,12 +253,18 @@ type Transition struct {
 	Result   []byte    // replaces Request.Result when not nil
 	Reason   string    // replaces Request.Reason when not ""
 	Detail   []byte    // the audit record's JSON: before/after, Graph request IDs
+	// Version, when not 0, makes the swap also require the request to be
+	// at this version: a caller settling what it started (an apply, a
+	// reconciliation of a request it read) must not settle a later round
+	// that left the request in the same state (a retry's applying).
+	Version int64
 }
 
 // Transition moves request id from t.From to t.To, as a compare-and-swap: it
-// succeeds only if the request is still in t.From, so of several callers
-// racing for the same move exactly one wins, and the others get ErrConflict
-// (re-read the request to see what happened). It returns ErrNotFound when no
+// succeeds only if the request is still in t.From (and at t.Version, when
+// given), so of several callers racing for the same move exactly one wins,
+// and the others get ErrConflict (re-read the request to see what
+// happened). It returns ErrNotFound when no
 // such request exists, ErrIllegalTransition when the state machine has no
 // t.From → t.To (a bug, not a race), and ErrExpired when approving a request
 // at or after its ExpiresAt.
@@ -278,6 +284,9 @@ func (s *Store) Transition(ctx context.Context, id string, t Transition) (Reques
 	}
 	if !Allowed(t.From, t.To) {
 		return Request{}, fmt.Errorf("%w: %s → %s", ErrIllegalTransition, t.From, t.To)
+	}
+	if t.Version < 0 {
+		return Request{}, fmt.Errorf("%w: version %d is negative", ErrInvalid, t.Version)
 	}
 	if err := checkJSON("result", t.Result); err != nil {
 		return Request{}, err
@@ -306,6 +315,10 @@ func (s *Store) Transition(ctx context.Context, id string, t Transition) (Reques
 	}
 	where := "id = ? AND state = ?"
 	args = append(args, id, string(t.From))
+	if t.Version != 0 {
+		where += " AND version = ?"
+		args = append(args, t.Version)
+	}
 	if t.To == StateApproved {
 		// An approval counts only before the deadline, whether or not the
 		// expiry sweep has run yet.
@@ -348,9 +361,10 @@ func (s *Store) whyNoTransition(ctx context.Context, tx *sql.Tx, id string, t Tr
 	var (
 		state   string
 		expires time.Time
+		version int64
 	)
-	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT state, expires_at FROM requests WHERE id = ?`), id).
-		Scan(&state, timeScanner{&expires})
+	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT state, expires_at, version FROM requests WHERE id = ?`), id).
+		Scan(&state, timeScanner{&expires}, &version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("request %q: %w", id, ErrNotFound)
@@ -358,6 +372,8 @@ func (s *Store) whyNoTransition(ctx context.Context, tx *sql.Tx, id string, t Tr
 		return fmt.Errorf("store: transition request %s: %w", id, err)
 	case State(state) != t.From:
 		return fmt.Errorf("request %s is %s, not %s: %w", id, state, t.From, ErrConflict)
+	case t.Version != 0 && version != t.Version:
+		return fmt.Errorf("request %s is at version %d, not %d: %w", id, version, t.Version, ErrConflict)
 	case t.To == StateApproved && !at.Before(expires):
 		return fmt.Errorf("request %s expired at %v: %w", id, expires.Format(time.RFC3339), ErrExpired)
 	}

@@ -614,3 +614,48 @@ func TestAuditAppendOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestTransitionVersion: a swap that names a version succeeds only at that
+// version, so whoever settles an applying request settles the round it
+// read, not a later round (a retry) that left the request in the same state.
+func TestTransitionVersion(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRequest(t, s)
+		walk(t, s, r.ID, StateApplying) // version 3
+		// Settled by one caller, then retried: applying again, version 5.
+		if _, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateFailed, At: t0.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.Transition(ctx, r.ID, Transition{From: StateFailed, To: StateApplying, By: "UADMIN", At: t0.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := s.RequestAudit(ctx, r.ID)
+		cases := []struct {
+			name    string
+			version int64
+			want    error
+		}{
+			{"the round read earlier", 3, ErrConflict},
+			{"a version never reached", again.Version + 1, ErrConflict},
+			{"negative", -1, ErrInvalid},
+		}
+		for _, c := range cases {
+			_, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateApplied, At: t0.Add(2 * time.Hour), Version: c.version, Result: []byte(`["stale"]`)})
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s: Transition at version %d = %v, want %v", c.name, c.version, err, c.want)
+			}
+		}
+		if got, _ := s.Request(ctx, r.ID); got.State != StateApplying || got.Version != again.Version || string(got.Result) == `["stale"]` {
+			t.Errorf("a refused swap changed the request: %+v", got)
+		}
+		if after, _ := s.RequestAudit(ctx, r.ID); len(after) != len(before) {
+			t.Errorf("a refused swap left %d audit records", len(after)-len(before))
+		}
+		got, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateApplied, At: t0.Add(2 * time.Hour), Version: again.Version})
+		if err != nil || got.State != StateApplied || got.Version != again.Version+1 {
+			t.Errorf("Transition at the current version = %+v, %v", got, err)
+		}
+	})
+}

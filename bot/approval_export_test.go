@@ -1,0 +1,11 @@
+package bot
+
+import (
+	"context"
+
+	"github.com/cacheck/ca-check/bot/store"
+)
+
+// ReconcileOne settles one request as the sweep would, whatever its age:
+// for tests of a reconciliation that works from a stale read.
+func (b *Bot) ReconcileOne(ctx context.Context, r store.Request) error { return b.reconcileOne(ctx, r) }
