@@ -48,11 +48,17 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 		a.Request = r
 	}
 
-	var changed []string
+	var changed, retried []string
 	for i, p := range a.plans {
 		o := &a.outcomes[i]
 		if o.done() {
 			continue // a retry writes only what failed
+		}
+		if o.Status == outFailed {
+			// A failed write may have landed all the same (Graph applied
+			// the PATCH but its answer or the read-back was lost): then
+			// the retry finds the policy "changed", by ca-check itself.
+			retried = append(retried, o.PolicyID)
 		}
 		ch, err := b.changer.Apply(ctx, a.TenantID, p)
 		switch {
@@ -75,7 +81,7 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 
 	var fresh []diagnose.Plan
 	if len(changed) > 0 {
-		fresh = b.replan(ctx, &a, changed)
+		fresh = b.replan(ctx, &a, changed, retried)
 	}
 
 	final := store.StateApplied
@@ -118,8 +124,10 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 
 // replan diagnoses the tenant again for the policies that changed since the
 // plan and returns fresh plans for those still blocking; the others'
-// outcomes say why nothing more is needed.
-func (b *Bot) replan(ctx context.Context, a *approval, ids []string) []diagnose.Plan {
+// outcomes say why nothing more is needed. A policy in retried (its write
+// failed before) that now carries exactly the planned exclusion is ca-check's
+// own write that landed: it is applied, and revertible as such.
+func (b *Bot) replan(ctx context.Context, a *approval, ids, retried []string) []diagnose.Plan {
 	var sc diagnose.Scenario
 	if a.DiagnosisID > 0 {
 		if rec, err := b.store.Diagnosis(ctx, a.DiagnosisID); err == nil {
@@ -144,7 +152,15 @@ func (b *Bot) replan(ctx context.Context, a *approval, ids []string) []diagnose.
 			continue
 		}
 		idx := slices.IndexFunc(d.Policies, func(r diagnose.PolicyResult) bool { return strings.EqualFold(r.ID, o.PolicyID) })
-		switch {
+		var current *diagnose.GuestsOrExternalUsers
+		if idx >= 0 && d.Policies[idx].Policy != nil && d.Policies[idx].Policy.Conditions.Users != nil {
+			current = d.Policies[idx].Policy.Conditions.Users.ExcludeGuestsOrExternalUsers
+		}
+		switch p := a.plans[i]; {
+		case idx >= 0 && slices.Contains(retried, o.PolicyID) && current.Equal(p.After):
+			o.Status, o.Error, o.Note = outApplied, "", ""
+			o.Change = &diagnose.Change{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Before: p.Before, After: current,
+				Effect: d.Policies[idx].Effect, RequestIDs: requestIDsOf(o.Change)}
 		case idx < 0:
 			o.Note = "it no longer exists"
 		case d.Policies[idx].Plan == nil || d.Policies[idx].Plan.NoChange:
@@ -155,6 +171,14 @@ func (b *Bot) replan(ctx context.Context, a *approval, ids []string) []diagnose.
 		}
 	}
 	return plans
+}
+
+// requestIDsOf keeps the Graph request IDs of an earlier attempt's write.
+func requestIDsOf(ch *diagnose.Change) []string {
+	if ch == nil {
+		return nil
+	}
+	return ch.RequestIDs
 }
 
 // report tells the thread and the approvers' DMs how the apply went.

@@ -37,11 +37,14 @@ type fakeChanger struct {
 	writes  map[string]int   // policy ID → PATCHes
 	reverts map[string]int   // policy ID → reverting PATCHes
 	fail    map[string]error // policy ID → the next Apply's error
-	admins  map[string]bool  // email → has an admin role
+	// landFail makes the next Apply of the policy write and then fail, as
+	// a PATCH that Graph applied but whose answer or read-back was lost.
+	landFail map[string]error
+	admins   map[string]bool // email → has an admin role
 }
 
 func newFakeChanger(d *fakeDiagnoser) *fakeChanger {
-	return &fakeChanger{d: d, writes: map[string]int{}, reverts: map[string]int{}, fail: map[string]error{}, admins: map[string]bool{}}
+	return &fakeChanger{d: d, writes: map[string]int{}, reverts: map[string]int{}, fail: map[string]error{}, landFail: map[string]error{}, admins: map[string]bool{}}
 }
 
 func (c *fakeChanger) Apply(ctx context.Context, tenantID string, plan diagnose.Plan) (diagnose.Change, error) {
@@ -58,6 +61,10 @@ func (c *fakeChanger) Apply(ctx context.Context, tenantID string, plan diagnose.
 	c.writes[plan.PolicyID]++
 	c.d.setExclusion(plan.PolicyID, plan.After)
 	n := c.writes[plan.PolicyID] + c.reverts[plan.PolicyID]
+	if err := c.landFail[plan.PolicyID]; err != nil {
+		delete(c.landFail, plan.PolicyID)
+		return diagnose.Change{PolicyID: plan.PolicyID, DisplayName: plan.DisplayName, Before: current, After: current}, err
+	}
 	return diagnose.Change{PolicyID: plan.PolicyID, DisplayName: plan.DisplayName, Before: current, After: plan.After, Effect: diagnose.EffectExcluded,
 		RequestIDs: []string{fmt.Sprintf("patch-%s-%d", plan.PolicyID[len(plan.PolicyID)-1:], n), "get-1"}}, nil
 }
@@ -944,5 +951,44 @@ func TestApprovalReconcileStaleRead(t *testing.T) {
 	}
 	if got := a.state(id); got.State != store.StateApplying || got.Version != retry.Version {
 		t.Errorf("the stale reconciliation settled the retry's round: %s at version %d, want applying at %d", got.State, got.Version, retry.Version)
+	}
+}
+
+// A write that Graph applied but whose answer was lost (a timeout, a failed
+// read-back) fails the policy; Retry then finds ca-check's own exclusion in
+// place. That is the policy applied, not "edited since the plan": the
+// report says so, nothing is written twice, and Revert undoes it too.
+func TestApprovalRetryAfterUnconfirmedWrite(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	plans := plansOf(t, a.state(id))
+	lost := plans[len(plans)-1]
+	a.changer.mu.Lock()
+	a.changer.landFail[lost.PolicyID] = diagnose.Errorf(diagnose.EUNAVAILABLE, "Microsoft Graph did not answer in time")
+	a.changer.mu.Unlock()
+	a.click(approver, "approve_request", id)
+	a.threadPost("*failed*")
+	a.waitState(id, store.StateFailed)
+
+	a.click(approver, "retry_request", id)
+	report := a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	name := "*" + diagnose.EscapeMrkdwn(lost.DisplayName) + "*"
+	if !strings.Contains(report.Text(), name+": now excludes") || strings.Contains(report.Text(), "edited since the plan") {
+		t.Errorf("the retry's report should show the policy applied:\n%s", report.Text())
+	}
+	if writes, _ := a.changer.counts(); writes[lost.PolicyID] != 1 {
+		t.Errorf("policy written %d times", writes[lost.PolicyID])
+	}
+	if b, _ := report.Button("revert_request"); b == nil {
+		t.Fatal("the report has no Revert button")
+	}
+	a.click(engineer, "revert_request", id)
+	a.threadPost("reverted request")
+	a.waitState(id, store.StateReverted)
+	for _, p := range plans {
+		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
+			t.Errorf("policy %s is %s after the revert, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
+		}
 	}
 }
