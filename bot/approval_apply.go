@@ -251,20 +251,47 @@ func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
 		b.say(ctx, dst, ":alarm_clock: The revert window of this change ended "+slackDate(until)+". Change the policy in the Entra admin center instead.")
 		return
 	}
-	// One revert per request: concurrent clicks would otherwise each read
-	// the bot's write and each PATCH.
-	first, err := b.store.Claim(ctx, "revert:"+a.ID, b.now())
+	// One revert attempt at a time: concurrent clicks would otherwise each
+	// read the bot's write and each PATCH. An attempt that failed, or whose
+	// process died (its "reverting" record is older than an apply can
+	// take), does not block the next: Revert finds what it already
+	// restored in place and writes only the rest.
+	recs, err := b.store.RequestAudit(ctx, a.ID)
 	if err != nil {
-		b.storeError(ctx, "claim revert", err)
+		b.storeError(ctx, "request audit", err)
 		b.say(ctx, dst, userMessage(ctx, err))
 		return
 	}
+	attempt, running := revertAttempts(recs, b.now())
+	first := false
+	if !running {
+		first, err = b.store.Claim(ctx, fmt.Sprintf("revert:%s:%d", a.ID, attempt), b.now())
+		if err != nil {
+			b.storeError(ctx, "claim revert", err)
+			b.say(ctx, dst, userMessage(ctx, err))
+			return
+		}
+	}
 	if !first {
-		b.say(ctx, dst, ":information_source: This change is already being reverted, or a revert of it was tried; see the thread.")
+		b.say(ctx, dst, ":information_source: This change is already being reverted; see the thread.")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
+	// The intent, before any write: a process that dies mid-revert leaves
+	// in the audit what it was about to change.
+	var intent []map[string]any
+	for _, o := range a.outcomes {
+		if o.Status == outApplied && o.Change != nil {
+			intent = append(intent, map[string]any{"policyId": o.PolicyID, "before": o.Change.Before, "wrote": o.Change.After})
+		}
+	}
+	if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionReverting, At: b.now(),
+		Detail: auditDetail(map[string]any{"policies": intent})}); err != nil {
+		b.storeError(ctx, "audit revert", err)
+		b.say(ctx, dst, userMessage(ctx, err))
+		return
+	}
 	for i := range a.outcomes {
 		o := &a.outcomes[i]
 		if o.Status != outApplied || o.Change == nil {
@@ -288,8 +315,32 @@ func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
 			a.Request = r
 		}
 		b.closeNotices(ctx, a, ":leftwards_arrow_with_hook: Applied, then reverted by "+userRef(user)+".")
-	} else if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: "revert_failed", At: b.now(), Detail: detail}); err != nil {
+	} else if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionRevertFailed, At: b.now(), Detail: detail}); err != nil {
 		b.storeError(ctx, "audit revert", err)
 	}
 	b.threadText(ctx, a, revertText(a, user))
+}
+
+// Audit actions of a revert attempt besides the transition to reverted.
+const (
+	actionReverting    = "reverting"     // an attempt starts: the policies it will restore
+	actionRevertFailed = "revert_failed" // it ended with some policies not restored
+)
+
+// revertAttempts counts the revert attempts recorded in a request's audit
+// and reports whether the last one may still be running: it has not ended
+// (reverted, revert_failed) and is younger than staleAfter, past which its
+// process is taken for dead, as for an interrupted apply.
+func revertAttempts(recs []store.AuditRecord, now time.Time) (n int, running bool) {
+	var last *store.AuditRecord
+	for i := range recs {
+		switch recs[i].Action {
+		case actionReverting:
+			n++
+			last = &recs[i]
+		case string(store.StateReverted), actionRevertFailed:
+			last = nil
+		}
+	}
+	return n, last != nil && now.Sub(last.At) < staleAfter
 }

@@ -40,11 +40,15 @@ type fakeChanger struct {
 	// landFail makes the next Apply of the policy write and then fail, as
 	// a PATCH that Graph applied but whose answer or read-back was lost.
 	landFail map[string]error
-	admins   map[string]bool // email → has an admin role
+	// revertFail is the next Revert's error per policy; onRevert, when
+	// set, sees each Revert before it writes.
+	revertFail map[string]error
+	onRevert   func(policyID string)
+	admins     map[string]bool // email → has an admin role
 }
 
 func newFakeChanger(d *fakeDiagnoser) *fakeChanger {
-	return &fakeChanger{d: d, writes: map[string]int{}, reverts: map[string]int{}, fail: map[string]error{}, landFail: map[string]error{}, admins: map[string]bool{}}
+	return &fakeChanger{d: d, writes: map[string]int{}, reverts: map[string]int{}, fail: map[string]error{}, landFail: map[string]error{}, revertFail: map[string]error{}, admins: map[string]bool{}}
 }
 
 func (c *fakeChanger) Apply(ctx context.Context, tenantID string, plan diagnose.Plan) (diagnose.Change, error) {
@@ -72,9 +76,19 @@ func (c *fakeChanger) Apply(ctx context.Context, tenantID string, plan diagnose.
 func (c *fakeChanger) Revert(ctx context.Context, tenantID, policyID string, before, wrote *diagnose.GuestsOrExternalUsers) (diagnose.Change, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.revertFail[policyID]; err != nil {
+		delete(c.revertFail, policyID)
+		return diagnose.Change{}, err
+	}
 	current := c.d.exclusion(tenantID, policyID)
+	if current.Equal(before) {
+		return diagnose.Change{PolicyID: policyID, Before: current, After: current, NoChange: true}, nil
+	}
 	if !current.Equal(wrote) {
 		return diagnose.Change{}, diagnose.Errorf(diagnose.ECONFLICT, "its exclusion is no longer the one ca-check wrote")
+	}
+	if c.onRevert != nil {
+		c.onRevert(policyID)
 	}
 	c.reverts[policyID]++
 	c.d.setExclusion(policyID, before)
@@ -698,7 +712,8 @@ func TestApprovalRevertRefused(t *testing.T) {
 	plans := plansOf(t, a.state(id))
 
 	// Someone edited one policy after ca-check.
-	a.diag.setExclusion(plans[0].PolicyID, nil)
+	a.diag.setExclusion(plans[0].PolicyID, &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "internalGuest",
+		ExternalTenants: &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipAll}})
 	a.click(engineer, "revert_request", id)
 	post := a.threadPost("not all of it could be")
 	if !strings.Contains(post.Text(), "no longer the one ca-check wrote") {
@@ -990,5 +1005,76 @@ func TestApprovalRetryAfterUnconfirmedWrite(t *testing.T) {
 		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
 			t.Errorf("policy %s is %s after the revert, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
 		}
+	}
+}
+
+// Revert can be tried again when an attempt did not finish: after a
+// transient Graph failure, and after a process that died mid-revert (its
+// "reverting" record older than an apply can take). Meanwhile a second
+// click is refused. The intent is audited before any write, and no policy
+// is written twice.
+func TestApprovalRevertAgain(t *testing.T) {
+	cases := []struct {
+		name string
+		// first breaks the first attempt and returns what its click is
+		// told; "" for an attempt left unfinished by a crash (no click).
+		first func(a *approvals, id string, plans []diagnose.Plan) string
+	}{
+		{"after a transient failure", func(a *approvals, id string, plans []diagnose.Plan) string {
+			a.changer.mu.Lock()
+			a.changer.revertFail[plans[0].PolicyID] = diagnose.Errorf(diagnose.EUNAVAILABLE, "Microsoft Graph answered 503")
+			a.changer.mu.Unlock()
+			a.click(engineer, "revert_request", id)
+			return "not all of it could be"
+		}},
+		{"after a crash mid-revert", func(a *approvals, id string, plans []diagnose.Plan) string {
+			// The dead process recorded its intent and reverted one policy.
+			if err := a.store.AppendAudit(context.Background(), store.AuditRecord{RequestID: id, TenantID: contosoID, Actor: engineer, Action: "reverting", At: a.clock.Now()}); err != nil {
+				a.t.Fatal(err)
+			}
+			a.diag.setExclusion(plans[0].PolicyID, plans[0].Before)
+			a.click(approver, "revert_request", id)
+			a.whisperTo("already being reverted")
+			a.clock.Advance(6 * time.Minute)
+			return ""
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := startApprovals(t)
+			id, _ := a.request()
+			a.click(approver, "approve_request", id)
+			a.threadPost("retry your sign-in now")
+			a.waitState(id, store.StateApplied)
+			plans := plansOf(t, a.state(id))
+			var audited []string
+			a.changer.onRevert = func(string) {
+				if !slices.Contains(audited, "reverting") {
+					audited = a.auditActions(id)
+				}
+			}
+			if want := c.first(a, id, plans); want != "" {
+				a.threadPost(want)
+				a.waitAudit(id, "revert_failed")
+			}
+			if r := a.state(id); r.State != store.StateApplied {
+				t.Fatalf("state %s after an unfinished revert", r.State)
+			}
+			a.click(engineer, "revert_request", id)
+			a.threadPost("reverted request")
+			a.waitState(id, store.StateReverted)
+			if !slices.Contains(audited, "reverting") {
+				t.Errorf("a policy was reverted before the audit recorded the intent: %v", audited)
+			}
+			_, reverts := a.changer.counts()
+			for _, p := range plans {
+				if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
+					t.Errorf("policy %s is %s, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
+				}
+				if reverts[p.PolicyID] > 1 {
+					t.Errorf("policy %s reverted %d times", p.DisplayName, reverts[p.PolicyID])
+				}
+			}
+		})
 	}
 }

@@ -76,7 +76,9 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 }
 
 // Revert restores the exclusion a write replaced (before, nil for none),
-// only while the policy still has the exclusion the bot wrote.
+// only while the policy still has the exclusion the bot wrote. A policy
+// that already has before is left alone (NoChange): a revert repeated after
+// a crash or a partial failure finds its earlier writes in place.
 func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, wrote *diagnose.GuestsOrExternalUsers) (diagnose.Change, error) {
 	cn, err := c.conn(tenantID)
 	if err != nil {
@@ -87,14 +89,14 @@ func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, 
 		return diagnose.Change{}, err
 	}
 	current := usersOf(fresh).ExcludeGuestsOrExternalUsers
-	if !current.Equal(wrote) {
-		return diagnose.Change{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
-	}
 	res := diagnose.Change{PolicyID: fresh.ID, DisplayName: fresh.DisplayName, Before: current, After: current, Policy: fresh}
 	if current.Equal(before) {
 		res.NoChange = true
 		res.Effect = c.effect(fresh)
 		return res, nil
+	}
+	if !current.Equal(wrote) {
+		return diagnose.Change{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
 	}
 	return c.write(ctx, cn, raw, fresh, before, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Equal(before) })
 }

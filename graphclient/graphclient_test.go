@@ -716,6 +716,33 @@ func TestRevertRefusesChangedPolicy(t *testing.T) {
 	}
 }
 
+// TestRevertTwice: a revert repeated (after a crash, or after a partial
+// one whose outcome was not recorded) finds the before-image in place and
+// writes nothing, where it would otherwise be refused as "changed since".
+func TestRevertTwice(t *testing.T) {
+	s := newFake(t)
+	c := newClient(t, s, nil)
+	plan := planFor(t, c, polCompliant)
+	res, err := c.Apply(context.Background(), customerID, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Revert(context.Background(), customerID, polCompliant, plan.Before, res.After); err != nil {
+		t.Fatal(err)
+	}
+	s.ResetLog()
+	again, err := c.Revert(context.Background(), customerID, polCompliant, plan.Before, res.After)
+	if err != nil {
+		t.Fatalf("second Revert = %v, want the before-image found in place", err)
+	}
+	if !again.NoChange || !again.After.Equal(plan.Before) {
+		t.Errorf("second Revert = %+v, want NoChange at the before-image", again)
+	}
+	if n := len(s.GraphRequests("PATCH", "")); n != 0 {
+		t.Errorf("%d PATCHes, want none", n)
+	}
+}
+
 // TestUnknownEnumValuesKept: a flags value the SDK does not know survives
 // the read, the evaluation and a PATCH of the same users condition.
 func TestUnknownEnumValuesKept(t *testing.T) {
