@@ -12,6 +12,11 @@ import (
 	"github.com/cacheck/ca-check/diagnose"
 )
 
+// reconcileGiveUp is how long reconciliation keeps trying to read the
+// policies of a request left applying before it settles the request as
+// failed without them.
+const reconcileGiveUp = time.Hour
+
 // sweepApprovals closes expired requests and reconciles interrupted ones, at
 // start and then every sweepEvery, until ctx ends.
 func (b *Bot) sweepApprovals(ctx context.Context) {
@@ -99,12 +104,23 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 		}
 	}
 	d, err := b.diag.Diagnose(ctx, a.TenantID, sc)
+	unread := ""
 	if err != nil {
-		return fmt.Errorf("read the policies: %w", err)
+		if b.now().Sub(a.UpdatedAt) < reconcileGiveUp {
+			return fmt.Errorf("read the policies: %w", err)
+		}
+		// Left applying it would stay so for ever, with no Retry button:
+		// settle it as failed. Retry re-reads each policy before writing,
+		// so what landed before the crash is not written again.
+		unread = diagnose.ErrorMessage(err)
 	}
 	for i, p := range a.plans {
 		o := &a.outcomes[i]
 		if o.done() {
+			continue
+		}
+		if unread != "" {
+			o.Status, o.Error = outFailed, "ca-check was interrupted and could not read the policy since to see whether it was changed"
 			continue
 		}
 		idx := slices.IndexFunc(d.Policies, func(pr diagnose.PolicyResult) bool { return strings.EqualFold(pr.ID, p.PolicyID) })
@@ -130,7 +146,7 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 	// another replica and retried, applying again in a round of its own.
 	r, err = b.store.Transition(ctx, a.ID, store.Transition{
 		From: store.StateApplying, To: final, At: b.now(), Version: a.Version,
-		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"reconciled": true, "outcomes": a.outcomes}),
+		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"reconciled": true, "unread": unread, "outcomes": a.outcomes}),
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil
@@ -140,8 +156,13 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 	}
 	a.Request = r
 	b.logger(ctx).Info("request reconciled", "request", a.ID, "tenant", a.TenantID, "state", a.State)
-	b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check was interrupted while applying request `%s`; I read the policies of %s again to see what happened.",
-		shortID(a.ID), tenantLabel(a.tenant())))
+	if unread != "" {
+		b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check was interrupted while applying request `%s`, and since then I could not read the policies of %s to see what happened: %s",
+			shortID(a.ID), tenantLabel(a.tenant()), diagnose.EscapeMrkdwn(unread)))
+	} else {
+		b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check was interrupted while applying request `%s`; I read the policies of %s again to see what happened.",
+			shortID(a.ID), tenantLabel(a.tenant())))
+	}
 	b.report(ctx, a, a.DecidedBy)
 	return nil
 }

@@ -1078,3 +1078,58 @@ func TestApprovalRevertAgain(t *testing.T) {
 		})
 	}
 }
+
+// A request left applying by a crash, in a tenant ca-check can no longer
+// read (consent withdrawn, Graph down for hours), does not stay applying
+// for ever: reconciliation keeps trying for a while, then settles what it
+// could not check as failed, says why in the thread, and writes nothing.
+// Retry re-reads each policy before writing.
+func TestApprovalReconcileUnreadableTenant(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	ctx := context.Background()
+	now := a.clock.Now()
+	for _, tr := range []store.Transition{
+		{From: store.StatePending, To: store.StateApproved, By: approver, At: now},
+		{From: store.StateApproved, To: store.StateApplying, By: approver, At: now},
+	} {
+		if _, err := a.store.Transition(ctx, id, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.stop()
+	if err := <-a.done; err != nil {
+		t.Fatal(err)
+	}
+	a.done <- nil
+
+	clk := &clock{t: now.Add(10 * time.Minute)}
+	proxy := &changerProxy{}
+	var d2 *fakeDiagnoser
+	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+		func(c *bot.Config, d *fakeDiagnoser) {
+			d2 = d
+			d.fail[contosoID] = diagnose.Errorf(diagnose.EUNAUTHORIZED, "ca-check has no access to Contoso any more")
+		})
+	ch2 := newFakeChanger(d2)
+	proxy.set(ch2)
+	b := &approvals{harness: h2, changer: ch2, clock: clk, answerTS: a.answerTS}
+	// It tries, and leaves the request for the next sweep.
+	deadline := time.Now().Add(5 * time.Second)
+	for d2.diagnoses.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if r := b.state(id); r.State != store.StateApplying {
+		t.Fatalf("state %s after a failed reconciliation, want applying until it gives up", r.State)
+	}
+	clk.Advance(2 * time.Hour)
+	report := b.threadPost("ca-check was interrupted while applying")
+	if !strings.Contains(report.Text(), "no access to Contoso any more") {
+		t.Errorf("the thread is not told why the request could not be checked:\n%s", report.Text())
+	}
+	b.waitState(id, store.StateFailed)
+	b.threadPost("*Retry* tries the failed policies again")
+	if w, _ := ch2.counts(); len(w) != 0 {
+		t.Errorf("reconciliation wrote %v; it must only read", w)
+	}
+}
