@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -72,6 +73,12 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 		res.Effect = c.effect(fresh)
 		return res, nil
 	}
+	// The plan travelled through the database and the approval; what is
+	// written must still be the fix of DESIGN.md and nothing more.
+	if !isTheFix(current, plan.After, partner) {
+		return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q changes its exclusion beyond adding the partner's service provider users (%s → %s); nothing was written",
+			label(fresh, plan.PolicyID), diagnose.DescribeExclusion(current), diagnose.DescribeExclusion(plan.After))
+	}
 	return c.write(ctx, cn, raw, fresh, plan.After, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Excludes(partner) })
 }
 
@@ -99,6 +106,39 @@ func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, 
 		return diagnose.Change{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
 	}
 	return c.write(ctx, cn, raw, fresh, before, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Equal(before) })
+}
+
+// isTheFix reports whether after is current with serviceProvider and the
+// partner tenant added, and nothing else: the shapes diagnose.PlanFix makes.
+// With no exclusion before, "all tenants" is allowed too (a deployment's
+// AllTenantsFix); an existing "all tenants" stays so; an enumerated list
+// gains the partner.
+func isTheFix(current, after *diagnose.GuestsOrExternalUsers, partner string) bool {
+	if after == nil || !sameFold(after.Types(), append(current.Types(), diagnose.TypeServiceProvider)) {
+		return false
+	}
+	switch {
+	case len(current.Types()) == 0:
+		return after.AllTenants() || sameFold(after.ExternalTenants.Members, []string{partner})
+	case current.AllTenants():
+		return after.AllTenants()
+	default:
+		return !after.AllTenants() && sameFold(after.ExternalTenants.Members, append(slices.Clone(current.ExternalTenants.Members), partner))
+	}
+}
+
+// sameFold reports whether a and b hold the same strings, as sets, ignoring
+// case and surrounding space.
+func sameFold(a, b []string) bool {
+	norm := func(s []string) []string {
+		out := make([]string, 0, len(s))
+		for _, v := range s {
+			out = append(out, strings.ToLower(strings.TrimSpace(v)))
+		}
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	return slices.Equal(norm(a), norm(b))
 }
 
 func usersOf(p diagnose.Policy) diagnose.UsersCondition {

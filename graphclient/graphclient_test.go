@@ -716,6 +716,58 @@ func TestRevertRefusesChangedPolicy(t *testing.T) {
 	}
 }
 
+// TestApplyRefusesPlanBeyondTheFix: Apply writes only the fix of DESIGN.md
+// "The fix" (serviceProvider and the partner tenant added to the exclusion
+// just read, nothing removed), whatever the stored plan's After says: a
+// plan damaged in the database or by a planner bug widens or narrows
+// nothing in a production tenant.
+func TestApplyRefusesPlanBeyondTheFix(t *testing.T) {
+	const other = "99999999-9999-4999-8999-999999999999"
+	enumerated := func(members ...string) *diagnose.ExternalTenants {
+		return &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipEnumerated, Members: members}
+	}
+	all := &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipAll}
+	tests := []struct {
+		name   string
+		policy string
+		after  *diagnose.GuestsOrExternalUsers
+	}{
+		{"every external type", polCompliant, &diagnose.GuestsOrExternalUsers{
+			GuestOrExternalUserTypes: "serviceProvider,internalGuest,b2bCollaborationGuest,b2bCollaborationMember,b2bDirectConnectUser,otherExternalUser",
+			ExternalTenants:          enumerated(partnerID)}},
+		{"another tenant too", polCompliant, &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider", ExternalTenants: enumerated(partnerID, other)}},
+		{"another tenant instead", polCompliant, &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider", ExternalTenants: enumerated(other)}},
+		{"an existing type dropped", polBlock, &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider,internalGuest", ExternalTenants: all}},
+		{"existing exclusion narrowed to the partner", polBlock, &diagnose.GuestsOrExternalUsers{
+			GuestOrExternalUserTypes: "internalGuest,b2bCollaborationGuest,serviceProvider", ExternalTenants: enumerated(partnerID)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newFake(t)
+			c := newClient(t, s, nil)
+			plan := planFor(t, c, tt.policy)
+			plan.After = tt.after
+			s.ResetLog()
+			_, err := c.Apply(context.Background(), customerID, plan)
+			if diagnose.ErrorCode(err) != diagnose.EINVALID {
+				t.Errorf("Apply = %v, want EINVALID", err)
+			}
+			if n := len(s.GraphRequests("PATCH", "")); n != 0 {
+				t.Errorf("%d PATCHes reached Graph, want none", n)
+			}
+		})
+	}
+	// The planner's own plans pass, "all tenants" included where the
+	// deployment asks for it.
+	s := newFake(t)
+	c := newClient(t, s, nil)
+	plan := planFor(t, c, polCompliant)
+	plan.After = &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider", ExternalTenants: all}
+	if _, err := c.Apply(context.Background(), customerID, plan); err != nil {
+		t.Errorf("Apply of an all-tenants fix: %v", err)
+	}
+}
+
 // TestRevertTwice: a revert repeated (after a crash, or after a partial
 // one whose outcome was not recorded) finds the before-image in place and
 // writes nothing, where it would otherwise be refused as "changed since".
