@@ -119,7 +119,24 @@ func Evaluate(ev Evidence, sc Scenario) *Diagnosis {
 		}
 	}
 	d.Verdict = d.verdict()
+	if d.Unexplained() {
+		d.Disagreements = append(d.Disagreements, fmt.Sprintf("the pasted error AADSTS%d says Conditional Access stopped the sign-in, but no policy read blocks it now: a policy may have changed since, may not have been readable, or the sign-in differed from the scenario; look the correlation ID up in the sign-in log (entries can take minutes to appear) and re-check", sc.ErrorCode))
+	}
 	return d
+}
+
+// Unexplained reports whether the pasted error says Conditional Access (or
+// an MFA requirement) stopped the sign-in while no policy read blocks it: a
+// "not blocked" that must not read as an all-clear.
+func (d *Diagnosis) Unexplained() bool {
+	if d.Verdict != VerdictNotBlocked || d.Scenario.ErrorCode == 0 {
+		return false
+	}
+	switch LookupCode(d.Scenario.ErrorCode).Category {
+	case CategoryConditionalAccess, CategoryMFA:
+		return true
+	}
+	return false
 }
 
 // markNamedByError notes the policies the error's claims challenge named, and
@@ -166,6 +183,15 @@ func (d *Diagnosis) confirm(signIns []SignIn) {
 				}
 				continue
 			}
+			if changedSince(r, s.CreatedDateTime) {
+				// The log judged the policy as it was then: after a fix (or
+				// any edit) the analysis of the policy as it is now stands,
+				// else a re-check would report the old failure forever.
+				if strings.EqualFold(ap.Result, ResultFailure) || strings.EqualFold(ap.Result, ResultReportOnlyFailure) {
+					r.Reasons = appendOnce(r.Reasons, "sign-in log: "+ap.Result+" for the partner's sign-in at "+when+", before the policy was last modified ("+r.Policy.ModifiedDateTime.UTC().Format(time.RFC3339)+"); that result no longer applies")
+				}
+				continue
+			}
 			switch {
 			case strings.EqualFold(ap.Result, ResultFailure):
 				if r.Effect != EffectBlocks && !r.Confirmed {
@@ -198,6 +224,12 @@ func (d *Diagnosis) confirm(signIns []SignIn) {
 			}
 		}
 	}
+}
+
+// changedSince reports whether r's policy was modified after t, so that a
+// sign-in log entry from t no longer describes it.
+func changedSince(r *PolicyResult, t time.Time) bool {
+	return r.Policy != nil && r.Policy.ModifiedDateTime != nil && !t.IsZero() && r.Policy.ModifiedDateTime.After(t)
 }
 
 func appendOnce(list []string, s string) []string {

@@ -32,10 +32,20 @@ func TestSignInLogConfirms(t *testing.T) {
 		}
 		return s
 	}
+	// "blocker" as fixed an hour after the sign-in: it now excludes the
+	// partner's service provider users.
+	fixedAt := at.Add(time.Hour)
+	fixed := append([]Policy(nil), policies...)
+	fixed[2].ModifiedDateTime = &fixedAt
+	fixed[2].Conditions.Users = &UsersCondition{IncludeUsers: []string{"All"}, ExcludeGuestsOrExternalUsers: &GuestsOrExternalUsers{
+		GuestOrExternalUserTypes: "serviceProvider",
+		ExternalTenants:          &ExternalTenants{MembershipKind: MembershipEnumerated, Members: []string{testPartner}}}}
 	tests := []struct {
 		name          string
+		policies      []Policy // default: policies
 		corr          string
 		signIns       []SignIn
+		reason        string // in blocker's reasons
 		want          map[string]Effect
 		wantWouldBe   Effect
 		verdict       Verdict
@@ -63,10 +73,23 @@ func TestSignInLogConfirms(t *testing.T) {
 		{name: "a failing policy that was not read is reported", corr: "c1",
 			signIns: []SignIn{{ID: "s", CorrelationID: "c1", AppliedConditionalAccessPolicies: []AppliedPolicy{{ID: "ghost", DisplayName: "Ghost", Result: "failure"}}}},
 			want:    map[string]Effect{"maybe": EffectMayBlock}, wantWouldBe: EffectSatisfied, verdict: VerdictBlocked, disagreements: []string{"Ghost"}},
+		{name: "a policy fixed since the sign-in: the old failure no longer decides (re-check after a fix)", policies: fixed, corr: "c1",
+			signIns: []SignIn{signIn("c1", "notApplied", "reportOnlySuccess", "failure")},
+			want:    map[string]Effect{"maybe": EffectNotApplicable, "blocker": EffectExcluded}, wantWouldBe: EffectSatisfied, verdict: VerdictNotBlocked,
+			disagreements: []string{"Android block"}, reason: "before the policy was last modified"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			d := Evaluate(Evidence{Policies: policies, SignIns: tc.signIns}, Scenario{PartnerTenantID: testPartner, CorrelationID: tc.corr})
+			pols := policies
+			if tc.policies != nil {
+				pols = tc.policies
+			}
+			d := Evaluate(Evidence{Policies: pols, SignIns: tc.signIns}, Scenario{PartnerTenantID: testPartner, CorrelationID: tc.corr})
+			if tc.reason != "" {
+				if r := d.Policies[2]; !strings.Contains(strings.Join(r.Reasons, "\n"), tc.reason) || r.Confirmed {
+					t.Errorf("blocker: confirmed %v, reasons %q, want one saying %q", r.Confirmed, r.Reasons, tc.reason)
+				}
+			}
 			for _, r := range d.Policies {
 				if want, ok := tc.want[r.ID]; ok && r.Effect != want {
 					t.Errorf("%s: effect %s, want %s (%q)", r.ID, r.Effect, want, r.Reasons)
@@ -125,5 +148,39 @@ func TestWhatIfDisagreements(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A pasted Conditional Access error with no policy that blocks now is not an
+// all-clear: the headline and the disagreements say so.
+func TestUnexplainedError(t *testing.T) {
+	mfa := []Policy{{ID: "mfa", DisplayName: "MFA for all", State: StateEnabled, Conditions: Conditions{
+		Users:        &UsersCondition{IncludeUsers: []string{"All"}},
+		Applications: &ApplicationsCondition{IncludeApplications: []string{"All"}}},
+		GrantControls: &GrantControls{BuiltInControls: []string{"mfa"}}}}
+	tests := []struct {
+		code     int
+		headline string
+		disagree bool
+	}{
+		{53003, "Not explained: the error (AADSTS53003) says Conditional Access stopped the sign-in", true},
+		{50158, "Not explained: the error (AADSTS50158)", true},
+		{50126, "Not blocked: no enabled policy blocks", false}, // a wrong password: nothing to explain
+		{0, "Not blocked: no enabled policy blocks", false},
+	}
+	for _, tt := range tests {
+		d := Evaluate(Evidence{Policies: mfa}, Scenario{PartnerTenantID: testPartner, ErrorCode: tt.code})
+		if d.Verdict != VerdictNotBlocked {
+			t.Fatalf("AADSTS%d: verdict %s", tt.code, d.Verdict)
+		}
+		if got := Headline(d); !strings.HasPrefix(got, tt.headline) {
+			t.Errorf("AADSTS%d: headline %q, want it to start %q", tt.code, got, tt.headline)
+		}
+		if got := len(d.Disagreements) > 0; got != tt.disagree {
+			t.Errorf("AADSTS%d: disagreements %q", tt.code, d.Disagreements)
+		}
+		if tt.disagree && !strings.Contains(MrkdwnSummary(d), ":grey_question:") {
+			t.Errorf("AADSTS%d: the Slack summary shows an all-clear:\n%s", tt.code, MrkdwnSummary(d))
+		}
 	}
 }

@@ -25,7 +25,16 @@ import (
 // policies block service provider users of <partner>". It is plain text:
 // escape it before putting it into Slack mrkdwn or Markdown.
 func Headline(d *Diagnosis) string {
-	return verdictLabel(d.Verdict) + ": " + verdictDetail(d)
+	return headlineLabel(d) + ": " + verdictDetail(d)
+}
+
+// headlineLabel is the verdict's label, except that a "not blocked" that
+// contradicts the pasted error says so.
+func headlineLabel(d *Diagnosis) string {
+	if d.Unexplained() {
+		return "Not explained"
+	}
+	return verdictLabel(d.Verdict)
 }
 
 // verdictDetail is the Headline after its "Likely blocked: ".
@@ -51,6 +60,10 @@ func verdictDetail(d *Diagnosis) string {
 	case VerdictPossiblyBlocked:
 		s = fmt.Sprintf("%s service provider users of %s, depending on facts not known", policiesVerb(c.mayBlock, "may block"), partner)
 	case VerdictNotBlocked:
+		if d.Unexplained() {
+			s = fmt.Sprintf("the error (AADSTS%d) says Conditional Access stopped the sign-in, but no policy read blocks service provider users of %s now; re-check in a few minutes", d.Scenario.ErrorCode, partner)
+			break
+		}
 		s = "no enabled policy blocks service provider users of " + partner
 		if c.reportOnlyBlocking > 0 {
 			s += fmt.Sprintf("; %s if enforced", plural(c.reportOnlyBlocking, "report-only policy would block", "report-only policies would block"))

@@ -73,12 +73,19 @@ func verdictEmoji(v Verdict) string {
 	return ":grey_question:"
 }
 
+func headlineEmoji(d *Diagnosis) string {
+	if d.Unexplained() {
+		return ":grey_question:"
+	}
+	return verdictEmoji(d.Verdict)
+}
+
 // MrkdwnSummary is the head of a Slack reply: the verdict with an emoji, the
 // tenant, the count of policies per effect, the blocking policies by name,
 // and one line on what to do. At most MrkdwnLimit bytes.
 func MrkdwnSummary(d *Diagnosis) string {
 	var head strings.Builder
-	fmt.Fprintf(&head, "%s *%s*: %s\n", verdictEmoji(d.Verdict), EscapeMrkdwn(verdictLabel(d.Verdict)), mrkdwnText(verdictDetail(d)))
+	fmt.Fprintf(&head, "%s *%s*: %s\n", headlineEmoji(d), EscapeMrkdwn(headlineLabel(d)), mrkdwnText(verdictDetail(d)))
 	fmt.Fprintf(&head, "*Customer tenant:* %s\n", truncateMrkdwn(mrkdwnText(tenantText(d.Tenant)), maxNameBytes))
 	if d.Scenario.PartnerTenantID != "" {
 		fmt.Fprintf(&head, "*Partner tenant:* %s\n", mrkdwnCode(d.Scenario.PartnerTenantID))

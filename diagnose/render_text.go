@@ -248,7 +248,7 @@ func errorFields(e SignInError) []errorField {
 func Markdown(d *Diagnosis) string {
 	var b strings.Builder
 	partner := partnerName(d)
-	fmt.Fprintf(&b, "## ca-check: %s\n\n", mdEscape(verdictLabel(d.Verdict)))
+	fmt.Fprintf(&b, "## ca-check: %s\n\n", mdEscape(headlineLabel(d)))
 	fmt.Fprintf(&b, "**%s**\n\n", mdEscape(Headline(d)))
 	fmt.Fprintf(&b, "- **Customer tenant:** %s\n", mdEscape(tenantText(d.Tenant)))
 	if d.Scenario.PartnerTenantID != "" {

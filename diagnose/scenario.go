@@ -68,6 +68,9 @@ type Scenario struct {
 	CrossTenant *CrossTenantPartner `json:"crossTenant,omitempty"`
 	// CorrelationID of the failing sign-in, when a paste gave one.
 	CorrelationID string `json:"correlationId,omitempty"`
+	// ErrorCode is the AADSTS code of the pasted error the scenario comes
+	// from; 0 without a paste.
+	ErrorCode int `json:"errorCode,omitempty"`
 	// ErrorTime is when the pasted error happened, when it says: a sign-in
 	// log entry missing for a recent error has not arrived yet.
 	ErrorTime time.Time `json:"errorTime,omitzero"`
@@ -112,6 +115,7 @@ func PastedScenario(errs []SignInError) Scenario {
 		sc.IP = ip
 	}
 	sc.CorrelationID = e.CorrelationID
+	sc.ErrorCode = e.Code
 	sc.ErrorTime = e.Timestamp
 	sc.ErrorPolicyIDs = slices.Clone(e.PolicyIDs)
 	sc.DeviceCodeFlow = slices.ContainsFunc(errs, func(x SignInError) bool { return x.DeviceCodeFlow })
