@@ -318,6 +318,12 @@ func tokenTenantID(tok string) string {
 	return strings.ToLower(claims.TID)
 }
 
+// The Prefer header that asks Graph for evolvable enum members as they are.
+const (
+	preferHeader       = "Prefer"
+	preferUnknownEnums = "include-unknown-enum-members"
+)
+
 // errorMapping makes the adapter parse every 4xx/5xx body as an ODataError.
 var errorMapping = abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
 
@@ -334,6 +340,11 @@ type response struct {
 func (c *Client) send(ctx context.Context, cn *conn, ri *abs.RequestInformation) (response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	// Without it Graph sends every member of an evolvable enum added after
+	// unknownFutureValue as unknownFutureValue: a policy for linux reads as
+	// one for no known platform, and a sign-in's reportOnlyFailure is hidden.
+	// Sent on every request (PATCH too), so nothing read is ever misread.
+	ri.Headers.TryAdd(preferHeader, preferUnknownEnums)
 	hdr := khttp.NewHeadersInspectionOptions()
 	hdr.InspectResponseHeaders = true
 	retries := c.retries

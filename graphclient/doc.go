@@ -33,6 +33,11 @@
 // store sending {} for a model built from a read one. The What If request
 // body is an SDK model: it carries only values we set.
 //
+// Every request carries "Prefer: include-unknown-enum-members". Without it
+// Graph answers a member of an evolvable enum added after unknownFutureValue
+// (linux among the device platforms, and whatever comes next) as
+// unknownFutureValue, and hides sign-in results such as reportOnlyFailure.
+//
 // # Failures
 //
 // Errors are *diagnose.Error with a code and a sentence a support engineer

@@ -285,11 +285,9 @@ func (c *Client) signInFilter(sc diagnose.Scenario) string {
 func (c *Client) readSignIns(ctx context.Context, cn *conn, sc diagnose.Scenario) ([]diagnose.SignIn, error) {
 	filter := c.signInFilter(sc)
 	top := int32(signInPageSize)
-	h := abs.NewRequestHeaders()
-	// Without it Graph hides results such as reportOnlyFailure.
-	h.Add("Prefer", "include-unknown-enum-members")
+	// send adds Prefer: include-unknown-enum-members, without which Graph
+	// hides results such as reportOnlyFailure.
 	ri, err := cn.graph.AuditLogs().SignIns().ToGetRequestInformation(ctx, &auditlogs.SignInsRequestBuilderGetRequestConfiguration{
-		Headers:         h,
 		QueryParameters: &auditlogs.SignInsRequestBuilderGetQueryParameters{Filter: &filter, Top: &top},
 	})
 	if err != nil {

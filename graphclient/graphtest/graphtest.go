@@ -34,6 +34,11 @@
 //	GET   /users                                       $filter
 //	GET   /roleManagement/directory/roleAssignments    $filter
 //
+// Without the header "Prefer: include-unknown-enum-members", policies are
+// served as Graph serves them: members of evolvable enums added after
+// unknownFutureValue (linux in the platforms condition) read as
+// unknownFutureValue.
+//
 // Lists are paged with @odata.nextLink (SetPageSize; $top, where Graph
 // honours it, sets the page size). Gzip request bodies are decompressed.
 //
@@ -660,7 +665,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, tid string, 
 	)
 	switch {
 	case r.Method == http.MethodGet && path == policies:
-		s.page(w, r, t.Policies)
+		s.page(w, r, asSeenBy(r, t.Policies))
 	case strings.HasPrefix(path, policies+"/"):
 		id := strings.TrimPrefix(path, policies+"/")
 		i := slices.IndexFunc(t.Policies, func(p map[string]any) bool { return strings.EqualFold(str(p["id"]), id) })
@@ -670,7 +675,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, tid string, 
 		}
 		switch r.Method {
 		case http.MethodGet:
-			writeJSON(w, 200, t.Policies[i])
+			writeJSON(w, 200, asSeenBy(r, t.Policies[i:i+1])[0])
 		case http.MethodPatch:
 			var patch map[string]any
 			if err := json.Unmarshal(body, &patch); err != nil {
@@ -750,6 +755,58 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, tid string, 
 	default:
 		graphError(w, 400, "BadRequest", "Resource not found for the segment '"+path+"'.")
 	}
+}
+
+// lateEnumMembers are, per property of a Conditional Access policy, the
+// members of its evolvable enum that Graph added after unknownFutureValue.
+var lateEnumMembers = map[string][]string{
+	"conditions/platforms/includePlatforms": {"linux"},
+	"conditions/platforms/excludePlatforms": {"linux"},
+}
+
+// asSeenBy returns policies as Graph answers r: without the header
+// "Prefer: include-unknown-enum-members", Graph replaces each member of an
+// evolvable enum added after unknownFutureValue with unknownFutureValue.
+// The stored policies are not changed.
+func asSeenBy(r *http.Request, policies []map[string]any) []map[string]any {
+	if prefersUnknownEnums(r.Header) {
+		return policies
+	}
+	out := make([]map[string]any, len(policies))
+	for i, p := range policies {
+		p = clone(p)
+		for path, late := range lateEnumMembers {
+			keys := strings.Split(path, "/")
+			parent := p
+			for _, k := range keys[:len(keys)-1] {
+				parent, _ = parent[k].(map[string]any)
+			}
+			if parent == nil {
+				continue
+			}
+			list, _ := parent[keys[len(keys)-1]].([]any)
+			for j, v := range list {
+				if s, ok := v.(string); ok && slices.Contains(late, s) {
+					list[j] = "unknownFutureValue"
+				}
+			}
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// prefersUnknownEnums reports whether h carries the preference
+// include-unknown-enum-members (Prefer may list several, comma-separated).
+func prefersUnknownEnums(h http.Header) bool {
+	for _, v := range h.Values("Prefer") {
+		for pref := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(pref), "include-unknown-enum-members") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // page writes one page of items, with an @odata.nextLink to the next one.

@@ -2,6 +2,8 @@ package graphtest
 
 import (
 	"encoding/json"
+	"net/http/httptest"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -61,5 +63,31 @@ func TestMergePolicy(t *testing.T) {
 	}
 	if _, ok := p["modifiedDateTime"]; ok {
 		t.Errorf("mergePolicy modified its input")
+	}
+}
+
+func TestLateEnumMembersHidden(t *testing.T) {
+	p := map[string]any{"id": "p", "conditions": map[string]any{"platforms": map[string]any{
+		"includePlatforms": []any{"linux", "windows"}, "excludePlatforms": []any{"linux"}}}}
+	tests := []struct {
+		prefer      string
+		wantInclude []any
+	}{
+		{"", []any{"unknownFutureValue", "windows"}},
+		{"include-unknown-enum-members", []any{"linux", "windows"}},
+		{"odata.maxpagesize=10, include-unknown-enum-members", []any{"linux", "windows"}},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "/v1.0/identity/conditionalAccess/policies", nil)
+		if tt.prefer != "" {
+			r.Header.Set("Prefer", tt.prefer)
+		}
+		got := asSeenBy(r, []map[string]any{p})[0]["conditions"].(map[string]any)["platforms"].(map[string]any)
+		if !reflect.DeepEqual(got["includePlatforms"], tt.wantInclude) {
+			t.Errorf("Prefer %q: includePlatforms = %v, want %v", tt.prefer, got["includePlatforms"], tt.wantInclude)
+		}
+	}
+	if got := p["conditions"].(map[string]any)["platforms"].(map[string]any)["excludePlatforms"].([]any)[0]; got != "linux" {
+		t.Errorf("the stored policy was changed: %v", got)
 	}
 }
