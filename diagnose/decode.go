@@ -105,7 +105,7 @@ func checkKind(raw json.RawMessage, want string) error {
 		if len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' {
 			return errors.New("it is not a JSON object")
 		}
-		return nil
+		return checkShape(raw, want)
 	}
 	t := strings.ToLower(probe.ODataType)
 	if strings.Contains(t, strings.ToLower(want)) {
@@ -117,6 +117,46 @@ func checkKind(raw json.RawMessage, want string) error {
 		}
 	}
 	// A type this package does not know (a subtype Graph added): accept.
+	return nil
+}
+
+// kindShapes are properties only one kind of object has. Exports carry no
+// @odata.type (Graph leaves it out of lists of one kind), so these tell a
+// policy file passed as --named-locations from a named location file.
+var kindShapes = []struct {
+	kind, noun string
+	props      []string
+}{
+	{"conditionalAccessPolicy", "Conditional Access policy", []string{"conditions", "grantControls", "sessionControls"}},
+	{"namedLocation", "named location", []string{"ipRanges", "countriesAndRegions", "countryLookupMethod", "isTrusted"}},
+	{"signIn", "sign-in log entry", []string{"appliedConditionalAccessPolicies", "conditionalAccessStatus", "userPrincipalName", "clientAppUsed"}},
+	{"crossTenantAccessPolicyConfiguration", "cross-tenant access setting", []string{"inboundTrust", "b2bCollaborationInbound", "b2bDirectConnectInbound", "isServiceProvider"}},
+}
+
+// checkShape refuses an object without @odata.type that has properties of
+// another kind and none of its own.
+func checkShape(raw json.RawMessage, want string) error {
+	var props map[string]json.RawMessage
+	if json.Unmarshal(raw, &props) != nil {
+		return nil // the decoder will say what is wrong
+	}
+	var other string
+	for _, k := range kindShapes {
+		for _, p := range k.props {
+			if _, ok := props[p]; !ok {
+				continue
+			}
+			if k.kind == want {
+				return nil
+			}
+			if other == "" {
+				other = fmt.Sprintf("it looks like a %s (it has %q)", k.noun, p)
+			}
+		}
+	}
+	if other != "" {
+		return errors.New(other)
+	}
 	return nil
 }
 

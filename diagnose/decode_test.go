@@ -115,3 +115,42 @@ func FuzzDecodePolicies(f *testing.F) {
 		_ = buf
 	})
 }
+
+// Exports carry no @odata.type: the wrong file given to the wrong flag is
+// told apart by the properties only one kind has.
+func TestDecodeWrongFile(t *testing.T) {
+	policies := readFile(t, "tenant/policies.json")
+	signIns := readFile(t, "tenant/sign-ins.json")
+	locations := readFile(t, "tenant/named-locations.json")
+	crossTenant := readFile(t, "tenant/cross-tenant.json")
+	tests := []struct {
+		name   string
+		decode func([]byte) error
+		data   []byte
+		want   string // "" for success
+	}{
+		{"policies as named locations", decodeErr(DecodeNamedLocations), policies, `it looks like a Conditional Access policy (it has "conditions"), not a named location`},
+		{"policies as sign-ins", decodeErr(DecodeSignIns), policies, "not a sign-in"},
+		{"sign-ins as policies", decodeErr(DecodePolicies), signIns, `it looks like a sign-in log entry (it has "appliedConditionalAccessPolicies"), not a policy`},
+		{"named locations as policies", decodeErr(DecodePolicies), locations, "NamedLocation, not a policy"},
+		{"cross-tenant as sign-ins", decodeErr(DecodeSignIns), crossTenant, "it looks like a cross-tenant access setting"},
+		{"policies as cross-tenant", decodeErr(DecodeCrossTenant), policies, "not a cross-tenant setting"},
+		{"policies", decodeErr(DecodePolicies), policies, ""},
+		{"sign-ins", decodeErr(DecodeSignIns), signIns, ""},
+		{"named locations", decodeErr(DecodeNamedLocations), locations, ""},
+		{"cross-tenant", decodeErr(DecodeCrossTenant), crossTenant, ""},
+	}
+	for _, tt := range tests {
+		err := tt.decode(tt.data)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s: %v", tt.name, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: error %v, want one saying %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func decodeErr[T any](decode func([]byte) ([]T, error)) func([]byte) error {
+	return func(b []byte) error { _, err := decode(b); return err }
+}
