@@ -194,11 +194,14 @@ func revertText(a approval, by string) string {
 	return b.String()
 }
 
+// maxReason is the most characters of a rejection reason.
+const maxReason = 500
+
 // rejectView is the Reject modal: an optional reason, then Reject.
 func rejectView(a approval) slack.ModalViewRequest {
 	input := slack.NewPlainTextInputBlockElement(plain("e.g. we will fix it ourselves"), actionReason)
 	input.Multiline = true
-	input.MaxLength = 500
+	input.MaxLength = maxReason
 	reason := slack.NewInputBlock(blockReason, plain("Reason (optional, shown in the engineer's thread)"), nil, input)
 	reason.Optional = true
 	return slack.ModalViewRequest{

@@ -189,6 +189,9 @@ func (b *Bot) openReject(ctx context.Context, c click, id string) {
 
 // reject is the Reject modal's submission.
 func (b *Bot) reject(ctx context.Context, user, id, reason string) {
+	// The form's limit, on this side too: the reason is kept in the audit
+	// log for good.
+	reason = truncateRunes(reason, maxReason)
 	a, err := b.requestFor(ctx, id)
 	if err != nil {
 		b.dm(ctx, user, userMessage(ctx, err))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -1131,5 +1132,33 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	b.threadPost("*Retry* tries the failed policies again")
 	if w, _ := ch2.counts(); len(w) != 0 {
 		t.Errorf("reconciliation wrote %v; it must only read", w)
+	}
+}
+
+// The rejection reason is bounded on the bot's side too (the form's limit,
+// 500 characters), whatever the submission carries: it is kept in the audit
+// log for ever and shown in the thread.
+func TestApprovalRejectReasonBounded(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	long := strings.Repeat("é", 3000)
+	a.interact(a.slack.ViewSubmission(approver, "reject_request", id, map[string]map[string]string{"reason": {"reason_input": long}}))
+	a.threadPost("rejected the request")
+	a.waitState(id, store.StateRejected)
+	recs, err := a.store.RequestAudit(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Action != string(store.StateRejected) {
+			continue
+		}
+		var d struct{ Reason string }
+		if err := json.Unmarshal(r.Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		if n := utf8.RuneCountInString(d.Reason); n == 0 || n > 500 {
+			t.Errorf("the audit keeps a reason of %d characters, want 1 to 500", n)
+		}
 	}
 }
