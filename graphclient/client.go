@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -188,7 +189,13 @@ func (c *Client) conn(tenant string) (*conn, error) {
 	}
 	cred, err := c.credential(key)
 	if err != nil {
-		return nil, err
+		if _, ok := errors.AsType[*diagnose.Error](err); ok {
+			return nil, err
+		}
+		// azidentity refuses a tenant that cannot be an authority path
+		// segment ("invalid tenantID"): the user's input, not a bug.
+		return nil, &diagnose.Error{Code: diagnose.EINVALID, Err: err,
+			Message: fmt.Sprintf("%q is not a tenant ID or a verified domain: give the tenant ID (GUID), a verified domain such as contoso.com, or the customer's name as in the GDAP relationship", strings.TrimSpace(tenant))}
 	}
 	tc := &tenantCredential{inner: cred, sem: make(chan struct{}, 1)}
 	host := c.graphBase

@@ -64,7 +64,7 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 		sc.PartnerTenantID = c.PartnerTenantID()
 	}
 	tenant = strings.TrimSpace(tenant)
-	if !IsGUID(tenant) && !strings.Contains(tenant, ".") {
+	if !IsGUID(tenant) && !isDomain(tenant) {
 		t, err := c.ResolveTenant(ctx, tenant)
 		if err != nil {
 			return diagnose.Evidence{}, sc, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/cacheck/ca-check/diagnose"
 )
@@ -41,7 +42,7 @@ func (c *Client) ResolveTenant(ctx context.Context, query string) (diagnose.Tena
 		return diagnose.Tenant{}, diagnose.Errorf(diagnose.EINVALID, "no tenant given: give a tenant ID, a verified domain, or a customer name")
 	case IsGUID(q):
 		return diagnose.Tenant{ID: strings.ToLower(q)}, nil
-	case strings.Contains(q, ".") && !strings.ContainsAny(q, " \t"):
+	case isDomain(q):
 		return c.tenantByDomain(ctx, q)
 	}
 	rels, err := c.Customers(ctx)
@@ -73,6 +74,28 @@ func (c *Client) ResolveTenant(ctx context.Context, query string) (diagnose.Tena
 		return diagnose.Tenant{}, &AmbiguousTenantError{Query: q, Candidates: list}
 	}
 	return diagnose.Tenant{}, diagnose.Errorf(diagnose.ENOTFOUND, "no GDAP customer is named like %q; give the tenant ID or a verified domain", q)
+}
+
+// isDomain reports whether a tenant given by a user is a domain name rather
+// than a customer name: dot-separated labels of letters, digits and
+// hyphens. "contoso.com" is a domain; "Contoso Inc." and "Contoso S.A." are
+// names (a name with a dot must not be sent to Entra as an authority).
+func isDomain(s string) bool {
+	labels := strings.Split(strings.TrimSpace(s), ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") {
+			return false
+		}
+		for _, r := range l {
+			if r != '-' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c *Client) tenantByDomain(ctx context.Context, domain string) (diagnose.Tenant, error) {
