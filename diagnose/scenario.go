@@ -279,15 +279,38 @@ func RoleName(id string) string {
 	return id
 }
 
-// roleID resolves a role named by ID or, as some exports do, by display name.
-func roleID(s string) string {
+// LookupRole finds a built-in role by template ID or display name
+// (case-insensitive).
+func LookupRole(s string) (Role, bool) {
 	s = strings.TrimSpace(s)
 	for _, r := range roleCatalog {
 		if strings.EqualFold(r.ID, s) || strings.EqualFold(r.Name, s) {
-			return r.ID
+			return r, true
 		}
 	}
-	return strings.ToLower(s)
+	return Role{}, false
+}
+
+// roleID resolves a role named by ID or, as some exports do, by display name.
+func roleID(s string) string {
+	if r, ok := LookupRole(s); ok {
+		return r.ID
+	}
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// FindApp finds a known app by ID or display name (case-insensitive).
+func FindApp(s string) (App, bool) {
+	if a, ok := LookupApp(s); ok {
+		return a, true
+	}
+	s = strings.TrimSpace(s)
+	for _, a := range appCatalog {
+		if strings.EqualFold(a.Name, s) {
+			return a, true
+		}
+	}
+	return App{}, false
 }
 
 // NormalizePlatform maps the platform names seen in errors and sign-in logs

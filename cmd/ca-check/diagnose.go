@@ -124,7 +124,13 @@ func (f *diagnoseFlags) scenario(c *cli) (diagnose.Scenario, error) {
 		f.errorTenant = e.TenantID
 	}
 	if f.app != "" {
-		sc.Apps = []string{strings.TrimSpace(f.app)}
+		id := strings.TrimSpace(f.app)
+		if a, ok := diagnose.FindApp(id); ok {
+			id = a.ID
+		} else if !graphclient.IsGUID(id) {
+			return sc, diagnose.Errorf(diagnose.EINVALID, "--app %q is neither an application ID (a GUID) nor a known app name such as \"Azure Portal\" or \"Office 365 Exchange Online\"", f.app)
+		}
+		sc.Apps = []string{strings.ToLower(id)}
 	}
 	if f.platform != "" {
 		p := diagnose.NormalizePlatform(f.platform)
@@ -155,8 +161,15 @@ func (f *diagnoseFlags) scenario(c *cli) (diagnose.Scenario, error) {
 	}
 	if f.roles != "" {
 		for r := range strings.SplitSeq(f.roles, ",") {
-			if r = strings.TrimSpace(r); r != "" {
-				sc.Roles = append(sc.Roles, r)
+			r = strings.TrimSpace(r)
+			switch role, ok := diagnose.LookupRole(r); {
+			case r == "":
+			case ok:
+				sc.Roles = append(sc.Roles, role.ID)
+			case graphclient.IsGUID(r): // a role the catalog does not name
+				sc.Roles = append(sc.Roles, strings.ToLower(r))
+			default:
+				return sc, diagnose.Errorf(diagnose.EINVALID, "--roles: %q is neither a role template ID (a GUID) nor a built-in role name such as \"Global Administrator\"", r)
 			}
 		}
 		sc.RolesKnown = true
@@ -173,6 +186,14 @@ func (f *diagnoseFlags) offlineEvidence(sc diagnose.Scenario) (diagnose.Evidence
 	var err error
 	if ev.Policies, err = readExport(f.policies, diagnose.DecodePolicies); err != nil {
 		return ev, sc, err
+	}
+	seen := make(map[string]bool, len(ev.Policies))
+	for _, p := range ev.Policies {
+		id := strings.ToLower(p.ID)
+		if id != "" && seen[id] {
+			return ev, sc, diagnose.Errorf(diagnose.EINVALID, "%s: policy %s appears twice (the same export twice in one directory?)", f.policies, p.ID)
+		}
+		seen[id] = true
 	}
 	if f.customer != "" && !graphclient.IsGUID(f.customer) {
 		return ev, sc, diagnose.Errorf(diagnose.EINVALID, "--customer-tenant %q is not a tenant ID (a GUID)", f.customer)

@@ -204,6 +204,19 @@ func TestBadUsage(t *testing.T) {
 	wrongKind := write("locations.json", `{"value":[{"@odata.type":"#microsoft.graph.ipNamedLocation","id":"l1","displayName":"Office","ipRanges":[]}]}`)
 	binary := write("binary.json", "\x00\x01\x02\xff\xfe")
 	noError := write("paste.txt", "the user says it does not work")
+	twice := filepath.Join(dir, "twice")
+	example, err := os.ReadFile(exampleDir + "/policies.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"a.json", "b.json"} {
+		if err := os.MkdirAll(twice, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(twice, name), example, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	tests := []struct {
 		name   string
@@ -224,6 +237,9 @@ func TestBadUsage(t *testing.T) {
 		{"error file without error", append(exampleArgs()[:5], "--error-file", noError), 2, []string{"paste.txt: no AADSTS error code found"}},
 		{"bad platform", exampleArgs("--platform", "amiga"), 2, []string{`--platform "amiga"`}},
 		{"bad ip", exampleArgs("--ip", "300.1.1.1"), 2, []string{`--ip "300.1.1.1" is not an IP address`}},
+		{"a directory with one export twice", []string{"diagnose", "--partner-tenant", examplePartner, "--policies", twice}, 2, []string{"twice: policy 0b8f4c1e-5a2d-4e7b-9c3f-1d6a8e2b4f01 appears twice"}},
+		{"misspelt role", exampleArgs("--roles", "Global Administrator,Globl Admin"), 2, []string{`--roles: "Globl Admin" is neither`}},
+		{"misspelt app", exampleArgs("--app", "Exchnge"), 2, []string{`--app "Exchnge" is neither`}},
 		{"json and markdown", exampleArgs("--json", "--markdown"), 2, []string{"--json and --markdown exclude each other"}},
 		{"live and offline", exampleArgs("--tenant", "contoso.com"), 2, []string{"exclude each other"}},
 		{"help", []string{"diagnose", "--help"}, 0, []string{"Usage: ca-check diagnose", "-policies"}},
@@ -332,5 +348,30 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 	}
 	if n < 20 {
 		t.Errorf("help env listed %d variables", n)
+	}
+}
+
+// Roles and apps may be named as people know them; the scenario holds IDs.
+func TestRolesAndAppsByName(t *testing.T) {
+	r := cmd(t, "", exampleArgs("--json", "--roles", "global administrator, 11111111-2222-4333-8444-555555555555", "--app", "office 365 exchange online")...)
+	if r.status != 0 {
+		t.Fatalf("status %d: %s", r.status, r.stderr)
+	}
+	var out struct {
+		Scenario struct {
+			Apps       []string `json:"apps"`
+			Roles      []string `json:"roles"`
+			RolesKnown bool     `json:"rolesKnown"`
+		} `json:"scenario"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	sc := out.Scenario
+	if strings.Join(sc.Roles, ",") != "62e90394-69f5-4237-9190-012177145e10,11111111-2222-4333-8444-555555555555" || !sc.RolesKnown {
+		t.Errorf("roles %q (known %v)", sc.Roles, sc.RolesKnown)
+	}
+	if strings.Join(sc.Apps, ",") != "00000002-0000-0ff1-ce00-000000000000" {
+		t.Errorf("apps %q, want Exchange Online's ID", sc.Apps)
 	}
 }

@@ -23,7 +23,7 @@ func newGraphMetrics(reg prometheus.Registerer) *graphMetrics {
 		}, []string{"endpoint", "code"}),
 		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cacheck_graph_throttled_total",
-			Help: "Responses 429 (throttled) and 503/504 (unavailable) from Microsoft Graph and Entra ID, by endpoint.",
+			Help: "Responses 429 (throttled) from Microsoft Graph and Entra ID, by endpoint; 5xx are in cacheck_graph_requests_total by code.",
 		}, []string{"endpoint"}),
 	}
 	reg.MustRegister(m.requests, m.throttled)
@@ -50,8 +50,7 @@ func (m *graphMetrics) wrap(next http.RoundTripper) http.RoundTripper {
 			code = resp.StatusCode
 		}
 		m.requests.WithLabelValues(endpoint, strconv.Itoa(code)).Inc()
-		switch code {
-		case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if code == http.StatusTooManyRequests {
 			m.throttled.WithLabelValues(endpoint).Inc()
 		}
 		return resp, err

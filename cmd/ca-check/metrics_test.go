@@ -11,7 +11,7 @@ import (
 
 // Every attempt is counted by endpoint and status, throttles apart.
 func TestGraphMetrics(t *testing.T) {
-	status := map[string]int{"/v1.0/identity/conditionalAccess/policies": 429, "/tenant/oauth2/v2.0/token": 200}
+	status := map[string]int{"/v1.0/identity/conditionalAccess/policies": 429, "/v1.0/identity/conditionalAccess/namedLocations": 503, "/tenant/oauth2/v2.0/token": 200}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status[r.URL.Path])
 	}))
@@ -19,7 +19,7 @@ func TestGraphMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := newGraphMetrics(reg)
 	hc := &http.Client{Transport: m.wrap(nil)}
-	for _, path := range []string{"/v1.0/identity/conditionalAccess/policies", "/v1.0/identity/conditionalAccess/policies", "/tenant/oauth2/v2.0/token"} {
+	for _, path := range []string{"/v1.0/identity/conditionalAccess/policies", "/v1.0/identity/conditionalAccess/policies", "/v1.0/identity/conditionalAccess/namedLocations", "/tenant/oauth2/v2.0/token"} {
 		resp, err := hc.Get(srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -32,6 +32,7 @@ func TestGraphMetrics(t *testing.T) {
 	}{
 		{m.requests.WithLabelValues("graph", "429"), 2},
 		{m.requests.WithLabelValues("login", "200"), 1},
+		{m.requests.WithLabelValues("graph", "503"), 1},
 		{m.throttled.WithLabelValues("graph"), 2},
 		{m.throttled.WithLabelValues("login"), 0},
 	}
