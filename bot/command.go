@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -24,6 +25,23 @@ type ackMessage struct {
 	Blocks       []slack.Block `json:"blocks,omitempty"`
 }
 
+// slackLinkRE matches the links Slack makes of what people type (the
+// manifest's should_escape, and every message event): "contoso.com" arrives as
+// <http://contoso.com|contoso.com>. User and channel mentions (<@U…>, <#C…>)
+// are left alone: the approvers command reads them.
+var slackLinkRE = regexp.MustCompile(`<((?:https?|mailto):[^<>|]*)(?:\|([^<>]*))?>`)
+
+// unlinkText turns Slack's links back into the text that was typed.
+func unlinkText(s string) string {
+	return slackLinkRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := slackLinkRE.FindStringSubmatch(m)
+		if sub[2] != "" {
+			return sub[2]
+		}
+		return sub[1]
+	})
+}
+
 func ephemeral(text string) *ackMessage {
 	return &ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text}
 }
@@ -31,7 +49,7 @@ func ephemeral(text string) *ackMessage {
 // command handles /ca-check. It returns within Slack's 3 seconds: it parses,
 // queues the work, and acknowledges; the answer comes from the worker.
 func (b *Bot) command(ctx context.Context, cmd slack.SlashCommand) *ackMessage {
-	text := strings.TrimSpace(cmd.Text)
+	text := strings.TrimSpace(unlinkText(cmd.Text))
 	word, rest, _ := strings.Cut(text, " ")
 	dst := destination{Channel: cmd.ChannelID, User: cmd.UserID, ResponseURL: cmd.ResponseURL, Private: true}
 	log := b.logger(ctx)

@@ -76,7 +76,7 @@ func (b *Bot) onMessage(ctx context.Context, eventID string, m *slackevents.Mess
 var mentionRE = regexp.MustCompile(`<@[UW][A-Z0-9]+(\|[^>]*)?>`)
 
 func (b *Bot) onMention(ctx context.Context, eventID string, m *slackevents.AppMentionEvent) {
-	text := strings.TrimSpace(mentionRE.ReplaceAllString(m.Text, " "))
+	text := strings.TrimSpace(unlinkText(mentionRE.ReplaceAllString(m.Text, " ")))
 	thread := threadOf(m.TimeStamp, m.ThreadTimeStamp)
 	b.m.commands.WithLabelValues("mention").Inc()
 	if errs := diagnose.ParseErrors(text); len(errs) > 0 {

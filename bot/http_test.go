@@ -253,7 +253,8 @@ func TestNotInChannelFallsBackToResponseURL(t *testing.T) {
 // unlink, and the picker again.
 func TestLinkAndUnlink(t *testing.T) {
 	h := start(t)
-	h.command("link contoso.com")
+	// As Slack sends it: with should_escape, a typed domain arrives as a link.
+	h.command("link <http://contoso.com|contoso.com>")
 	linked := h.wait(1, "chat.postMessage")[0]
 	if !strings.Contains(linked.Text(), "linked this channel to *Contoso &lt;Ltd&gt; (contoso.com)*") {
 		t.Errorf("link message: %q", linked.Text())
