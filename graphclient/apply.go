@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 
@@ -61,9 +62,14 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 	}
 	current := usersOf(fresh).ExcludeGuestsOrExternalUsers
 	switch {
-	case plan.ModifiedDateTime != nil && fresh.ModifiedDateTime != nil && !plan.ModifiedDateTime.Equal(*fresh.ModifiedDateTime):
-		return diagnose.Change{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh,
-			Reason: "modified " + fresh.ModifiedDateTime.UTC().Format("2006-01-02 15:04:05Z")}
+	case !sameTime(plan.ModifiedDateTime, fresh.ModifiedDateTime):
+		// A null modifiedDateTime is a policy never edited since its
+		// creation: one that has a date now was edited since the plan.
+		reason := "modified since"
+		if fresh.ModifiedDateTime != nil {
+			reason = "modified " + fresh.ModifiedDateTime.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		return diagnose.Change{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh, Reason: reason}
 	case !current.Equal(plan.Before):
 		return diagnose.Change{}, &PolicyChangedError{PolicyID: plan.PolicyID, Fresh: fresh, Reason: "its guest or external user exclusion is no longer the one planned from"}
 	}
@@ -106,6 +112,15 @@ func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, 
 		return diagnose.Change{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
 	}
 	return c.write(ctx, cn, raw, fresh, before, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Equal(before) })
+}
+
+// sameTime reports whether two modifiedDateTime values are the same, both
+// null included.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return a.Equal(*b)
 }
 
 // isTheFix reports whether after is current with serviceProvider and the

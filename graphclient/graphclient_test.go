@@ -652,18 +652,34 @@ func mustPolicy(t *testing.T, id string) map[string]any {
 
 func TestApplyRefusesChangedPolicy(t *testing.T) {
 	tests := []struct {
-		name   string
-		change func(p map[string]any)
+		name          string
+		neverModified bool // planned while its modifiedDateTime was null
+		change        func(p map[string]any)
 	}{
-		{"modified", func(p map[string]any) { p["modifiedDateTime"] = "2025-11-25T10:02:00Z" }},
-		{"exclusion changed, same modifiedDateTime", func(p map[string]any) {
+		{"modified", false, func(p map[string]any) { p["modifiedDateTime"] = "2025-11-25T10:02:00Z" }},
+		{"exclusion changed, same modifiedDateTime", false, func(p map[string]any) {
 			p["conditions"].(map[string]any)["users"].(map[string]any)["excludeGuestsOrExternalUsers"] = nil
+		}},
+		{"first modified since the plan", true, func(p map[string]any) {
+			p["grantControls"] = map[string]any{"operator": "OR", "builtInControls": []string{"mfa"}}
+			p["modifiedDateTime"] = "2025-11-25T10:02:00Z"
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newFake(t)
 			c := newClient(t, s, nil)
+			if tt.neverModified {
+				// Graph gives a policy never edited since its creation a
+				// null modifiedDateTime; the first edit sets it.
+				s.Update(customerID, func(ten *graphtest.Tenant) {
+					for _, p := range ten.Policies {
+						if p["id"] == polBlock {
+							p["modifiedDateTime"] = nil
+						}
+					}
+				})
+			}
 			plan := planFor(t, c, polBlock)
 			s.Update(customerID, func(ten *graphtest.Tenant) {
 				for _, p := range ten.Policies {
