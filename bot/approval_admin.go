@@ -69,6 +69,19 @@ func (b *Bot) approvers(ctx context.Context, dst destination, args []string) {
 	}
 	switch verb {
 	case "add":
+		// An approver is a person Slack knows and who can click: a typo'd
+		// member ID, a bot or a deactivated account would only be shown to
+		// requesters as someone to wait for.
+		u, uerr := b.api.GetUserInfoContext(ctx, user)
+		if uerr != nil {
+			b.apiError(ctx, "users.info", uerr)
+			b.say(ctx, dst, fmt.Sprintf(":warning: Slack does not know %s (%s); check the member ID.", userRef(user), diagnose.EscapeMrkdwn(orID(slackErrorCode(uerr), "error"))))
+			return
+		}
+		if u.IsBot || u.Deleted {
+			b.say(ctx, dst, fmt.Sprintf(":no_entry_sign: %s is a bot or a deactivated account, and cannot approve changes.", userRef(user)))
+			return
+		}
 		err = b.store.AddApprover(ctx, t.ID, user, dst.User, b.now())
 	case "remove":
 		err = b.store.RemoveApprover(ctx, t.ID, user)

@@ -845,7 +845,14 @@ func TestApproversCommand(t *testing.T) {
 		{admin, "approvers contoso.com add @new", "is not a Slack user I can read"},
 		{admin, "approvers nowhere.example add U0NEW", "no customer tenant matches"},
 		{admin, "approvers contoso.com", "`/ca-check approvers <tenant> list`"},
+		// Approvers are people who can click: not a bot, not a
+		// deactivated account.
+		{admin, "approvers contoso.com add <@U0BOT|ci-bot>", "cannot approve"},
+		{admin, "approvers contoso.com add U0GONE", "cannot approve"},
+		{admin, "approvers contoso.com list", "Approvers of Contoso"},
 	}
+	a.slack.AddUser(slack.User{ID: "U0BOT", IsBot: true, TeamID: slacktest.TeamID})
+	a.slack.AddUser(slack.User{ID: "U0GONE", Deleted: true, TeamID: slacktest.TeamID})
 	for i, s := range steps {
 		a.post("/slack/commands", slacktest.ContentForm,
 			a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: s.user, Text: s.text}), time.Time{})
@@ -864,6 +871,9 @@ func TestApproversCommand(t *testing.T) {
 	}
 	if !slices.Contains(actions, "approver_add:"+admin) || !slices.Contains(actions, "approver_remove:"+admin) {
 		t.Errorf("audit %v", actions)
+	}
+	if ids, _ := a.store.Approvers(context.Background(), contosoID); slices.Contains(ids, "U0BOT") || slices.Contains(ids, "U0GONE") {
+		t.Errorf("approvers %v include a bot or a deactivated account", ids)
 	}
 }
 
