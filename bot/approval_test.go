@@ -21,11 +21,13 @@ import (
 
 // People of the approval tests.
 const (
-	admin      = "U0ADMIN"   // a ca-check admin of the partner
-	approver   = "U0CUSTADM" // the customer's admin, an approver of Contoso
-	approver2  = "U0CUSTADM2"
-	stranger   = "U0STRANGER"
-	linkedChan = "C0CONTOSO"
+	admin     = "U0ADMIN"   // a ca-check admin of the partner
+	approver  = "U0CUSTADM" // the customer's admin, an approver of Contoso
+	approver2 = "U0CUSTADM2"
+	stranger  = "U0STRANGER"
+	// fabrikamAdmin approves Fabrikam's requests, not Contoso's.
+	fabrikamAdmin = "U0FABADM"
+	linkedChan    = "C0CONTOSO"
 )
 
 // fakeChanger is the Graph side of approvals over the fake diagnoser's
@@ -472,10 +474,15 @@ func TestApprovalRefusals(t *testing.T) {
 		{"non-approver", nil, stranger, "approve_request", "you are not one"},
 		{"ca-check admin is no approver", nil, admin, "approve_request", "you are not one"},
 		{"graph: no admin role", []harnessOption{graphVerify}, approver, "approve_request", "is not an active Global, Security or Conditional Access Administrator"},
+		{"approver of another tenant", nil, fabrikamAdmin, "approve_request", "you are not one"},
+		{"approver of another tenant rejecting", nil, fabrikamAdmin, "reject_request", "you are not one"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := startApprovals(t, c.opts...)
+			if err := a.store.AddApprover(context.Background(), fabrikamID, fabrikamAdmin, admin, a.clock.Now()); err != nil {
+				t.Fatal(err)
+			}
 			a.slack.AddUser(slack.User{ID: approver, TeamID: "T0CUSTOMER", Profile: slack.UserProfile{Email: "admin@contoso.com"}})
 			id, _ := a.request()
 			a.click(c.user, c.action, id)

@@ -659,3 +659,61 @@ func TestTransitionVersion(t *testing.T) {
 		}
 	})
 }
+
+// TestApproveExpireRace: approvals clicked just before the deadline race
+// the expiry sweeps of two replicas; each request ends approved or expired,
+// never both, and whoever lost is told (ErrConflict, or not returned).
+func TestApproveExpireRace(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		stores := []*Store{openStore(t, dsn), openStore(t, dsn)}
+		deadline := t0.Add(time.Hour)
+		var ids []string
+		for range 20 {
+			ids = append(ids, newRequest(t, stores[0], func(r *Request) { r.ExpiresAt = deadline }).ID)
+		}
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			approved = map[string]int{}
+			expired  = map[string]int{}
+		)
+		for i, id := range ids {
+			wg.Go(func() {
+				_, err := stores[i%2].Transition(context.Background(), id, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: deadline.Add(-time.Microsecond)})
+				switch {
+				case err == nil:
+					mu.Lock()
+					approved[id]++
+					mu.Unlock()
+				case !errors.Is(err, ErrConflict):
+					t.Errorf("approval: %v", err)
+				}
+			})
+		}
+		for i := range 4 {
+			wg.Go(func() {
+				rs, err := stores[i%2].ExpireRequests(context.Background(), deadline)
+				if err != nil {
+					t.Errorf("ExpireRequests: %v", err)
+				}
+				mu.Lock()
+				for _, r := range rs {
+					expired[r.ID]++
+				}
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		for _, id := range ids {
+			r, err := stores[1].Request(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, e := approved[id], expired[id]
+			want := map[State]bool{StateApproved: a == 1 && e == 0, StateExpired: a == 0 && e == 1}
+			if !want[r.State] {
+				t.Errorf("request is %s, approved %d times and expired %d times", r.State, a, e)
+			}
+		}
+	})
+}
