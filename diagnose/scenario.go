@@ -98,7 +98,8 @@ func PrimaryError(errs []SignInError) (SignInError, bool) {
 
 // PastedScenario is the scenario pasted errors describe: the facts of
 // PrimaryError (app, platform, IP, correlation ID, time, the policy IDs of a
-// claims challenge), with the device code flow if any error shows it. What
+// claims challenge), with the device code flow if any error shows it, and
+// the client type when the app or the flow tells it. What
 // the paste does not say stays unknown; PartnerTenantID is left to the
 // caller.
 func PastedScenario(errs []SignInError) Scenario {
@@ -109,6 +110,9 @@ func PastedScenario(errs []SignInError) Scenario {
 	}
 	if e.AppID != "" {
 		sc.Apps = []string{e.AppID}
+		if a, ok := LookupApp(e.AppID); ok {
+			sc.ClientType = a.Client
+		}
 	}
 	sc.Platform = NormalizePlatform(e.DevicePlatform)
 	if ip, err := netip.ParseAddr(e.IPAddress); err == nil {
@@ -119,6 +123,9 @@ func PastedScenario(errs []SignInError) Scenario {
 	sc.ErrorTime = e.Timestamp
 	sc.ErrorPolicyIDs = slices.Clone(e.PolicyIDs)
 	sc.DeviceCodeFlow = slices.ContainsFunc(errs, func(x SignInError) bool { return x.DeviceCodeFlow })
+	if sc.DeviceCodeFlow {
+		sc.ClientType = ClientMobileDesktop // only public clients use the device code flow
+	}
 	return sc
 }
 
@@ -133,6 +140,10 @@ type App struct {
 	// Resources are, for a client app, the resource apps it signs in to;
 	// CA evaluates those, not the client.
 	Resources []string
+	// Client is the CA client app type of the app's sign-ins, for a client
+	// app: ClientBrowser for a web app, ClientMobileDesktop for a public
+	// client (a desktop tool signs in as one even through a browser window).
+	Client string
 }
 
 // Well-known application IDs.
@@ -167,16 +178,16 @@ var appCatalog = map[string]App{
 	AppMicrosoftGraph:     {ID: AppMicrosoftGraph, Name: "Microsoft Graph"},
 	AppAzureServiceMgmt:   {ID: AppAzureServiceMgmt, Name: "Windows Azure Service Management API"},
 	AppSharePointOnline:   {ID: AppSharePointOnline, Name: "Office 365 SharePoint Online", Groups: []string{groupOffice365}},
-	AppAzurePortal:        {ID: AppAzurePortal, Name: "Azure Portal", Groups: []string{groupAdminPortals}, Resources: []string{AppAzurePortal, AppAzureServiceMgmt}},
-	AppOffice365Portal:    {ID: AppOffice365Portal, Name: "Microsoft 365 admin center (Office 365 Portal)", Groups: []string{groupAdminPortals}},
+	AppAzurePortal:        {ID: AppAzurePortal, Name: "Azure Portal", Groups: []string{groupAdminPortals}, Resources: []string{AppAzurePortal, AppAzureServiceMgmt}, Client: ClientBrowser},
+	AppOffice365Portal:    {ID: AppOffice365Portal, Name: "Microsoft 365 admin center (Office 365 Portal)", Groups: []string{groupAdminPortals}, Client: ClientBrowser},
 	AppTeams:              {ID: AppTeams, Name: "Microsoft Teams Services", Groups: []string{groupOffice365}},
-	AppExchangePowerShell: {ID: AppExchangePowerShell, Name: "Exchange Online PowerShell", Resources: []string{AppExchangeOnline}},
-	AppAzurePowerShell:    {ID: AppAzurePowerShell, Name: "Microsoft Azure PowerShell", Resources: []string{AppAzureServiceMgmt, AppMicrosoftGraph}},
-	AppAzureCLI:           {ID: AppAzureCLI, Name: "Microsoft Azure CLI", Resources: []string{AppAzureServiceMgmt, AppMicrosoftGraph}},
-	AppGraphPowerShell:    {ID: AppGraphPowerShell, Name: "Microsoft Graph Command Line Tools", Resources: []string{AppMicrosoftGraph}},
-	AppGraphExplorer:      {ID: AppGraphExplorer, Name: "Graph Explorer", Resources: []string{AppMicrosoftGraph}},
-	AppPartnerCenter:      {ID: AppPartnerCenter, Name: "Microsoft Partner Center", Resources: []string{AppPartnerCenter}},
-	AppIntunePortal:       {ID: AppIntunePortal, Name: "Microsoft Intune portal extension", Groups: []string{groupAdminPortals}},
+	AppExchangePowerShell: {ID: AppExchangePowerShell, Name: "Exchange Online PowerShell", Resources: []string{AppExchangeOnline}, Client: ClientMobileDesktop},
+	AppAzurePowerShell:    {ID: AppAzurePowerShell, Name: "Microsoft Azure PowerShell", Resources: []string{AppAzureServiceMgmt, AppMicrosoftGraph}, Client: ClientMobileDesktop},
+	AppAzureCLI:           {ID: AppAzureCLI, Name: "Microsoft Azure CLI", Resources: []string{AppAzureServiceMgmt, AppMicrosoftGraph}, Client: ClientMobileDesktop},
+	AppGraphPowerShell:    {ID: AppGraphPowerShell, Name: "Microsoft Graph Command Line Tools", Resources: []string{AppMicrosoftGraph}, Client: ClientMobileDesktop},
+	AppGraphExplorer:      {ID: AppGraphExplorer, Name: "Graph Explorer", Resources: []string{AppMicrosoftGraph}, Client: ClientBrowser},
+	AppPartnerCenter:      {ID: AppPartnerCenter, Name: "Microsoft Partner Center", Resources: []string{AppPartnerCenter}, Client: ClientBrowser},
+	AppIntunePortal:       {ID: AppIntunePortal, Name: "Microsoft Intune portal extension", Groups: []string{groupAdminPortals}, Client: ClientBrowser},
 }
 
 // LookupApp returns what the engine knows of an app ID (case-insensitive);
