@@ -1,7 +1,6 @@
 package diagnose
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 )
@@ -111,8 +110,42 @@ func FuzzDecodePolicies(f *testing.F) {
 				t.Fatalf("patch does not exclude the partner: %+v", r.Plan.After)
 			}
 		}
-		var buf bytes.Buffer
-		_ = buf
+	})
+}
+
+// The other evidence decoders: any input decodes or fails with EINVALID, and
+// what decodes evaluates against the example tenant's policies.
+func FuzzDecodeEvidence(f *testing.F) {
+	for _, name := range []string{"tenant/named-locations.json", "tenant/sign-ins.json", "tenant/cross-tenant.json", "eval/locations.json"} {
+		f.Add(readFile(f, name))
+	}
+	f.Add([]byte(`[{"id":"l","displayName":"v6","ipRanges":[{"cidrAddress":"2001:db8::/32"}]},{"correlationId":"c","createdDateTime":"2024-01-02T03:04:05Z","appliedConditionalAccessPolicies":[{"id":"p","result":"failure"}]}]`))
+	policies, err := DecodePolicies(readFile(f, "tenant/policies.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var ev Evidence
+		ev.Policies = policies
+		var errs []error
+		ev.NamedLocations, err = DecodeNamedLocations(data)
+		errs = append(errs, err)
+		ev.SignIns, err = DecodeSignIns(data)
+		errs = append(errs, err)
+		xt, err := DecodeCrossTenant(data)
+		errs = append(errs, err)
+		for _, err := range errs {
+			if err != nil && ErrorCode(err) != EINVALID {
+				t.Fatalf("error without EINVALID code: %v", err)
+			}
+		}
+		sc := Scenario{PartnerTenantID: testPartner, CorrelationID: "c"}
+		if len(xt) > 0 {
+			sc.CrossTenant = &xt[0]
+		}
+		if d := Evaluate(ev, sc); len(d.Policies) != len(policies) {
+			t.Fatalf("%d results for %d policies", len(d.Policies), len(policies))
+		}
 	})
 }
 

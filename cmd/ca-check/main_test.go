@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -180,6 +181,15 @@ func TestParse(t *testing.T) {
 	}
 	if len(out.Errors) != 1 || out.Errors[0].Code != 53003 || out.Errors[0].Category != "conditional_access" {
 		t.Errorf("errors = %+v, want one 53003 conditional_access", out.Errors)
+	}
+
+	var many strings.Builder
+	for i := range 1001 {
+		fmt.Fprintf(&many, "AADSTS53003 Correlation Id: 00000000-0000-4000-8000-%012d\n", i)
+	}
+	r = cmd(t, many.String(), "parse", "--json")
+	if r.status != 0 || !strings.Contains(r.stdout, `"truncated": true`) || !strings.Contains(r.stderr, "only the first 1000 errors") {
+		t.Errorf("1001 errors: status %d, stderr %q, truncated not said", r.status, r.stderr)
 	}
 
 	if r := cmd(t, "nothing to see", "parse", "--json"); r.status != 0 || strings.TrimSpace(r.stdout) != `{

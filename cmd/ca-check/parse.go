@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 
@@ -28,13 +29,20 @@ func runParse(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	errs := diagnose.ParseErrors(string(text))
+	// ParseErrors keeps the first MaxPasteErrors; a paste that reaches the
+	// cap may hold more, which a script must be told.
+	truncated := len(errs) >= diagnose.MaxPasteErrors
+	if truncated {
+		fmt.Fprintf(c.stderr, "ca-check: only the first %d errors are listed\n", diagnose.MaxPasteErrors)
+	}
 	if *asJSON {
 		if errs == nil {
 			errs = []diagnose.SignInError{}
 		}
 		return writeJSON(c.stdout, struct {
-			Errors []diagnose.SignInError `json:"errors"`
-		}{errs})
+			Errors    []diagnose.SignInError `json:"errors"`
+			Truncated bool                   `json:"truncated,omitempty"`
+		}{errs, truncated})
 	}
 	_, err = io.WriteString(c.stdout, diagnose.TextErrors(errs))
 	return err
