@@ -21,7 +21,7 @@ func requestMessage(a approval, status string, extra ...slack.Block) message {
 		len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t), diagnose.EscapeMrkdwn(a.TenantID), userRef(a.RequestedBy))
 	blocks = append(blocks, sections(head)...)
 	if a.Reason != "" {
-		blocks = append(blocks, sections("*Why:* "+truncateMrkdwn(diagnose.EscapeMrkdwn(a.Reason), 1000))...)
+		blocks = append(blocks, sections("*Why:* "+truncateMrkdwn(diagnose.EscapeMrkdwn(oneLine(a.Reason)), 1000))...)
 	}
 	for _, p := range a.plans {
 		blocks = append(blocks, sections(planMrkdwn(p))...)
@@ -54,8 +54,10 @@ func planMrkdwn(p diagnose.Plan) string {
 	return truncateMrkdwn(b.String(), maxSectionText)
 }
 
+// orID is a policy's name on one line (a name with line breaks must not
+// draw lines of its own in a request an admin approves), or its ID.
 func orID(name, id string) string {
-	if strings.TrimSpace(name) != "" {
+	if name = oneLine(name); name != "" {
 		return name
 	}
 	return id
@@ -65,7 +67,7 @@ func orID(name, id string) string {
 func boldNames(names []string) string {
 	out := make([]string, len(names))
 	for i, n := range names {
-		out[i] = "*" + diagnose.EscapeMrkdwn(n) + "*"
+		out[i] = "*" + diagnose.EscapeMrkdwn(oneLine(n)) + "*"
 	}
 	return strings.Join(out, ", ")
 }

@@ -1179,3 +1179,30 @@ func TestApprovalRejectReasonBounded(t *testing.T) {
 		}
 	}
 }
+
+// A policy name is one line in the approval request and the reports, so
+// that a name with line breaks cannot draw lines of its own (a fake
+// "after:" that says nothing changes) in the message an admin approves.
+func TestApprovalPolicyNameOneLine(t *testing.T) {
+	const fake = "*after:* none (nothing changes)"
+	rename := func(c *bot.Config, d *fakeDiagnoser) {
+		ev := d.evidence[contosoID]
+		pols := slices.Clone(ev.Policies)
+		for i := range pols {
+			pols[i].DisplayName += "\n\n" + fake + "\n"
+		}
+		ev.Policies = pols
+		d.evidence[contosoID] = ev
+	}
+	a := startApprovals(t, rename)
+	id, dm := a.request()
+	a.click(approver, "approve_request", id)
+	report := a.threadPost("retry your sign-in now")
+	for name, text := range map[string]string{"request": dm.Text(), "report": report.Text()} {
+		for _, line := range strings.Split(text, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), fake) {
+				t.Errorf("the %s has a line drawn by a policy name: %q\n%s", name, line, text)
+			}
+		}
+	}
+}
