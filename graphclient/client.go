@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type Client struct {
 	scope     string
 	timeout   time.Duration
 	retries   int
+	retry     *retrier // the Graph pipeline's retry middleware
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -79,8 +81,9 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 // ID, duration; never headers or bodies).
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-// WithRetry overrides Config.MaxRetries: how often a 429, 503 or 504 is
-// retried (honouring Retry-After); 0 disables retries.
+// WithRetry overrides Config.MaxRetries: how often a throttled,
+// unavailable or failed Graph call is retried (see retrier); 0 disables
+// retries.
 func WithRetry(max int) Option { return func(c *Client) { c.retries = max } }
 
 // New returns a Client for cfg. It validates cfg and reads the certificate
@@ -129,7 +132,16 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
+	c.retry = &retrier{max: c.retries, base: defaultRetryBase}
 	mw := core.GetDefaultMiddlewaresWithOptions(new(msgraphsdk.GetDefaultClientOptions()))
+	// Ours replaces kiota's RetryHandler, in its place: outside compression
+	// (which leaves a seekable body to resend) and the logger (which logs
+	// every attempt).
+	if i := slices.IndexFunc(mw, func(m khttp.Middleware) bool { _, ok := m.(*khttp.RetryHandler); return ok }); i >= 0 {
+		mw[i] = c.retry
+	} else {
+		mw = append([]khttp.Middleware{c.retry}, mw...)
+	}
 	mw = append(mw, logMiddleware{c.log})
 	c.graphHTTP = &http.Client{
 		Transport:     khttp.NewCustomTransportWithParentTransport(base, mw...),
@@ -187,7 +199,8 @@ func (c *Client) conn(tenant string) (*conn, error) {
 	if cn, ok := c.conns[key]; ok {
 		return cn, nil
 	}
-	cred, err := c.credential(key)
+	tc := &tenantCredential{sem: make(chan struct{}, 1)}
+	cred, err := c.credential(key, tc)
 	if err != nil {
 		if _, ok := errors.AsType[*diagnose.Error](err); ok {
 			return nil, err
@@ -197,7 +210,7 @@ func (c *Client) conn(tenant string) (*conn, error) {
 		return nil, &diagnose.Error{Code: diagnose.EINVALID, Err: err,
 			Message: fmt.Sprintf("%q is not a tenant ID or a verified domain: give the tenant ID (GUID), a verified domain such as contoso.com, or the customer's name as in the GDAP relationship", strings.TrimSpace(tenant))}
 	}
-	tc := &tenantCredential{inner: cred, sem: make(chan struct{}, 1)}
+	tc.inner = cred
 	host := c.graphBase
 	if u, err := url.Parse(c.graphBase); err == nil {
 		host = u.Hostname()
@@ -229,9 +242,16 @@ func (c *Client) alias(cn *conn, tenantID string) {
 	}
 }
 
-// credential builds the azidentity credential for one tenant.
-func (c *Client) credential(tenant string) (azcore.TokenCredential, error) {
-	co := azcore.ClientOptions{Transport: c.httpClient, Cloud: azcloud.Configuration{ActiveDirectoryAuthorityHost: c.authority}}
+// credential builds the azidentity credential for one tenant; tc learns
+// of its token requests' transport errors.
+func (c *Client) credential(tenant string, tc *tenantCredential) (azcore.TokenCredential, error) {
+	co := azcore.ClientOptions{Transport: &tokenTransport{next: c.httpClient, cred: tc},
+		Cloud: azcloud.Configuration{ActiveDirectoryAuthorityHost: c.authority}}
+	// Token requests are retried by azcore, as often as Graph calls.
+	co.Retry = policy.RetryOptions{MaxRetries: int32(c.retries), RetryDelay: max(c.retry.base, time.Millisecond)}
+	if c.retries == 0 {
+		co.Retry.MaxRetries = -1
+	}
 	// Instance discovery validates Microsoft's own hosts; a custom
 	// authority (a test fake, a private cloud) has none to validate against.
 	noDiscovery := c.cfg.AuthorityHost != ""
@@ -277,6 +297,10 @@ type tenantCredential struct {
 
 	mu  sync.Mutex
 	tid string
+	// lastNet is why the last token request sent got no answer, nil when
+	// it got one. It is kept until one does: MSAL may fail a token request
+	// again without sending it.
+	lastNet *NetworkError
 }
 
 func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -287,6 +311,19 @@ func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenReques
 	}
 	tok, err := t.inner.GetToken(ctx, opts)
 	<-t.sem
+	if err != nil {
+		// azidentity flattens these into an AuthenticationFailedError, which
+		// would read as Entra refusing the app (no consent).
+		if ctx.Err() != nil {
+			return tok, fmt.Errorf("%w (token request: %w)", ctx.Err(), err)
+		}
+		t.mu.Lock()
+		ne := t.lastNet
+		t.mu.Unlock()
+		if ne != nil {
+			return tok, ne
+		}
+	}
 	if err == nil {
 		if tid := tokenTenantID(tok.Token); tid != "" {
 			t.mu.Lock()
@@ -295,6 +332,30 @@ func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenReques
 		}
 	}
 	return tok, err
+}
+
+func (t *tenantCredential) noteNet(ne *NetworkError) {
+	t.mu.Lock()
+	t.lastNet = ne
+	t.mu.Unlock()
+}
+
+// tokenTransport is the transport of a tenant's token requests: it tells
+// the tenantCredential whether the last one got an answer at all.
+type tokenTransport struct {
+	next *http.Client
+	cred *tenantCredential
+}
+
+func (t *tokenTransport) Do(req *http.Request) (*http.Response, error) {
+	res, err := t.next.Do(req)
+	switch {
+	case err == nil:
+		t.cred.noteNet(nil)
+	case req.Context().Err() == nil:
+		t.cred.noteNet(&NetworkError{Host: req.URL.Host, Service: "Entra ID", Err: err})
+	}
+	return res, err
 }
 
 // TenantID is the tid of the last token issued, or "".
@@ -354,14 +415,7 @@ func (c *Client) send(ctx context.Context, cn *conn, ri *abs.RequestInformation)
 	ri.Headers.TryAdd(preferHeader, preferUnknownEnums)
 	hdr := khttp.NewHeadersInspectionOptions()
 	hdr.InspectResponseHeaders = true
-	retries := c.retries
-	retry := &khttp.RetryHandlerOptions{
-		MaxRetries: max(retries, 1),
-		ShouldRetry: func(time.Duration, int, *http.Request, *http.Response) bool {
-			return retries > 0
-		},
-	}
-	ri.AddRequestOptions([]abs.RequestOption{hdr, retry})
+	ri.AddRequestOptions([]abs.RequestOption{hdr})
 	res, err := cn.adapter.SendPrimitive(ctx, ri, "[]byte", errorMapping)
 	var out response
 	rh := hdr.GetResponseHeaders()

@@ -29,7 +29,7 @@ type Config struct {
 	GraphURL       string        `envconfig:"GRAPH_URL" desc:"Override of the Graph base URL including the version, e.g. https://host:port/v1.0 (tests, proxies)."`
 	AuthorityHost  string        `envconfig:"AUTHORITY_HOST" desc:"Override of the Entra authority host, e.g. https://host:port/ (instance discovery is then off)."`
 	GraphTimeout   time.Duration `envconfig:"GRAPH_TIMEOUT" default:"20s" desc:"Deadline of one Graph call, retries included."`
-	MaxRetries     int           `envconfig:"GRAPH_MAX_RETRIES" default:"3" desc:"Retries of a throttled (429) or unavailable (503, 504) Graph call, honouring Retry-After; 0 disables them."`
+	MaxRetries     int           `envconfig:"GRAPH_MAX_RETRIES" default:"3" desc:"Retries of a Graph call that was throttled (429) or found Graph unavailable (503), and of a read that failed (500, 502, 504, connection error, timeout), honouring Retry-After within GRAPH_TIMEOUT; 0 disables them."`
 	SignInLookback time.Duration `envconfig:"SIGNIN_LOOKBACK" default:"24h" desc:"Without a correlation ID, how far back to look for the partner's failed sign-ins."`
 }
 

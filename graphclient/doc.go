@@ -18,8 +18,8 @@
 // # Raw JSON, decoded by diagnose
 //
 // Every request is built by the SDK's request builders and sent through its
-// request adapter (authentication, retries honouring Retry-After,
-// compression, telemetry headers), but responses are taken as raw JSON and
+// request adapter (authentication, compression, telemetry headers, and our
+// own retry middleware in place of kiota's: see retrier), but responses are taken as raw JSON and
 // decoded by diagnose's decoders rather than into SDK models. The models
 // parse enumerations into Go enums, and a value the SDK does not know turns
 // the whole property into nil: a flags value such as
@@ -43,10 +43,11 @@
 // Errors are *diagnose.Error with a code and a sentence a support engineer
 // can act on: the admin consent URL when the app is not consented, the
 // missing permission by name, the missing Entra ID P1 licence for sign-in
-// logs, throttling and timeouts. Only a failure to read the policies fails
-// a diagnosis; anything else that could not be read is listed in
-// Evidence.Missing, and SignInPending tells when the sign-in log entry has
-// not arrived yet.
+// logs, throttling (with Graph's Retry-After when waiting would outlast the
+// deadline), timeouts, and the host that could not be reached. Only a
+// failure to read the policies fails a diagnosis; anything else that could
+// not be read is listed in Evidence.Missing, and SignInPending tells when
+// the sign-in log entry has not arrived yet.
 //
 // graphtest is a fake Graph and token endpoint to test against.
 package graphclient

@@ -2,11 +2,18 @@ package graphclient
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -22,6 +29,8 @@ type GraphError struct {
 	Code      string // e.g. Authorization_RequestDenied
 	Message   string
 	RequestID string
+	// RetryAfter is Graph's Retry-After, when it sent one.
+	RetryAfter time.Duration
 }
 
 func (e *GraphError) Error() string {
@@ -36,6 +45,44 @@ func (e *GraphError) Error() string {
 		s += " (request-id " + e.RequestID + ")"
 	}
 	return s
+}
+
+// NetworkError is a request that got no HTTP answer at all: the
+// connection was refused or dropped, the host name does not resolve, TLS
+// failed.
+type NetworkError struct {
+	Host    string // host[:port]
+	Service string // "Entra ID", "Microsoft Graph"
+	Err     error
+}
+
+func (e *NetworkError) Error() string {
+	return "could not reach " + e.Service + " at " + e.Host + ": " + netCause(e.Err)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// netCause says in a few words why a connection failed.
+func netCause(err error) string {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "the host name " + dns.Name + " does not resolve"
+	case errors.As(err, &dns):
+		return "DNS lookup of " + dns.Name + " failed"
+	case errors.As(err, &cert):
+		return "its TLS certificate is not trusted"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		return "the connection was closed without an answer"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err.Error()
+	}
+	return err.Error()
 }
 
 // AuthError is a token request Entra ID refused.
@@ -101,6 +148,10 @@ func (c *Client) fail(o op, err error) error {
 	case errors.Is(err, context.Canceled):
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err, Message: "cancelled while reading " + o.what}
 	}
+	if ne, ok := errors.AsType[*NetworkError](err); ok {
+		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
+			Message: fmt.Sprintf("%s to read %s in tenant %s; check the network, proxy and firewall from ca-check to %s, and CACHECK_CLOUD / CACHECK_AUTHORITY_HOST", ne.Error(), o.what, o.tenant, ne.Host)}
+	}
 	if ae, ok := errors.AsType[*AuthError](err); ok {
 		return c.authFailure(ae)
 	}
@@ -110,8 +161,20 @@ func (c *Client) fail(o op, err error) error {
 	if ge := graphError(err); ge != nil {
 		return c.graphFailure(o, ge)
 	}
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		ne := &NetworkError{Host: hostOf(ue.URL), Service: "Microsoft Graph", Err: ue.Err}
+		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
+			Message: fmt.Sprintf("%s to read %s in tenant %s (retries included); check the network, proxy and firewall from ca-check to %s, and Microsoft 365 service health", ne.Error(), o.what, o.tenant, ne.Host)}
+	}
 	return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
 		Message: fmt.Sprintf("could not reach Microsoft Graph to read %s in tenant %s; check the network and try again", o.what, o.tenant)}
+}
+
+func hostOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return raw
 }
 
 // authError reads the Entra error body of a failed token request.
@@ -171,6 +234,9 @@ func graphError(err error) *GraphError {
 			if v := oe.ResponseHeaders.Get("request-id"); len(v) > 0 {
 				ge.RequestID = v[0]
 			}
+			if v := oe.ResponseHeaders.Get("Retry-After"); len(v) > 0 {
+				ge.RetryAfter, _ = parseRetryAfter(v[0], time.Now())
+			}
 		}
 		return ge
 	}
@@ -179,6 +245,9 @@ func graphError(err error) *GraphError {
 		if ae.ResponseHeaders != nil {
 			if v := ae.ResponseHeaders.Get("request-id"); len(v) > 0 {
 				ge.RequestID = v[0]
+			}
+			if v := ae.ResponseHeaders.Get("Retry-After"); len(v) > 0 {
+				ge.RetryAfter, _ = parseRetryAfter(v[0], time.Now())
 			}
 		}
 		return ge
@@ -190,6 +259,11 @@ func graphError(err error) *GraphError {
 func (e *GraphError) nonPremium() bool {
 	return e.Status == 403 && (strings.Contains(e.Code, "NonPremium") || strings.Contains(e.Message, "NonPremium") ||
 		strings.Contains(e.Message, "does not have a SKU"))
+}
+
+// seconds shows a wait as whole seconds, rounded up: "retry after 30 s".
+func seconds(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) + " s"
 }
 
 func (c *Client) graphFailure(o op, ge *GraphError) error {
@@ -206,9 +280,15 @@ func (c *Client) graphFailure(o op, ge *GraphError) error {
 	case ge.Status == 404:
 		return &diagnose.Error{Code: diagnose.ENOTFOUND, Err: ge,
 			Message: fmt.Sprintf("%s not found in tenant %s", o.what, o.tenant)}
+	case ge.Status == 429 && ge.RetryAfter > 0:
+		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: ge,
+			Message: fmt.Sprintf("Microsoft Graph is throttling ca-check in tenant %s (reading %s); retry after %s", o.tenant, o.what, seconds(ge.RetryAfter))}
 	case ge.Status == 429:
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: ge,
 			Message: fmt.Sprintf("Microsoft Graph is throttling ca-check in tenant %s (still 429 after %d retries); try again in a minute", o.tenant, c.retries)}
+	case ge.Status >= 500 && ge.RetryAfter > 0:
+		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: ge,
+			Message: fmt.Sprintf("Microsoft Graph failed reading %s in tenant %s (%d); retry after %s, and check Microsoft 365 service health if it persists", o.what, o.tenant, ge.Status, seconds(ge.RetryAfter))}
 	case ge.Status >= 500:
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: ge,
 			Message: fmt.Sprintf("Microsoft Graph failed reading %s in tenant %s (%d); try again, and check Microsoft 365 service health if it persists", o.what, o.tenant, ge.Status)}

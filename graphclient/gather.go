@@ -386,6 +386,8 @@ func (c *Client) whatIf(ctx context.Context, cn *conn, sc diagnose.Scenario) (*d
 	if err != nil {
 		return nil, err
 	}
+	// What If reads: a 500 or a dropped connection may be retried.
+	ri.AddRequestOptions([]abs.RequestOption{readOnly{}})
 	res, err := c.send(ctx, cn, ri)
 	if err != nil {
 		return nil, err

@@ -46,7 +46,7 @@
 //
 // SetLatency delays every request; Fail injects failures per route (status
 // with a Graph or Entra error body, Retry-After, hangs until the client gives
-// up, extra latency), for a number of matching requests or for all of them.
+// up, a connection closed without an answer, extra latency), for a number of matching requests or for all of them.
 // Requests returns a log of every request (method, path, query, headers,
 // decompressed body, tenant of the token, status), for tests to assert on.
 package graphtest
@@ -155,6 +155,9 @@ type Fault struct {
 	RetryAfter          string
 	// Hang holds the request until the client cancels it (a timeout).
 	Hang bool
+	// Drop closes the connection without an answer (a transport error);
+	// the log shows status 0.
+	Drop bool
 	// Latency delays matching requests (with or without a Status).
 	Latency time.Duration
 
@@ -478,6 +481,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if f != nil && f.Hang {
 		<-r.Context().Done()
 		return
+	}
+	if f != nil && f.Drop {
+		rec.status = 0
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		panic(http.ErrAbortHandler) // HTTP/2: reset the stream
 	}
 	if f != nil && f.Status != 0 {
 		if f.RetryAfter != "" {
