@@ -57,6 +57,13 @@ type Client struct {
 
 	mu    sync.Mutex
 	conns map[string]*conn // by tenant ID or domain, lower case
+
+	// gdapIDs are the IDs of each customer's active GDAP relationships as
+	// last read (by tenant ID or domain, lower case): a diagnosis reads
+	// their access assignments in its first wave, alongside the list
+	// that confirms them, rather than in a second round after it.
+	gdapMu  sync.Mutex
+	gdapIDs map[string][]string
 }
 
 // conn is one tenant's credential and Graph client.
@@ -104,6 +111,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		now:       time.Now,
 		log:       slog.New(slog.DiscardHandler),
 		conns:     map[string]*conn{},
+		gdapIDs:   map[string][]string{},
 	}
 	if c.timeout == 0 {
 		c.timeout = 20 * time.Second

@@ -55,7 +55,11 @@ func (c *Client) Diagnose(ctx context.Context, tenant string, sc diagnose.Scenar
 // Gather reads the evidence for sc from a customer tenant (ID or verified
 // domain; a customer name is resolved first), in one parallel wave:
 // policies, named locations, sign-in log entries, cross-tenant settings for
-// the partner, Microsoft's What If, and the partner's GDAP relationship. It
+// the partner, Microsoft's What If, and the partner's GDAP relationship.
+// The GDAP roles are those of the relationship's access assignments, which
+// are read by relationship ID: in the same wave for the relationships this
+// Client saw active last time (an earlier diagnosis of the customer, or
+// Customers), otherwise in a second round once the list has named them. It
 // returns the scenario with the GDAP roles and the cross-tenant trust filled
 // in. Only a failure to read the policies fails it; whatever else could not
 // be read is said in Evidence.Missing.
@@ -95,6 +99,8 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 		whatIfErr            error
 		rels                 []diagnose.Relationship
 		relsErr              error
+		assigned             = map[string][]gdapAssignment{} // prefetched, by relationship ID
+		assignedMu           sync.Mutex
 	)
 	wg.Go(func() { policies, policiesErr = c.readPolicies(ctx, cn) })
 	wg.Go(func() { locations, locationsErr = c.readNamedLocations(ctx, cn) })
@@ -115,6 +121,18 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 		}
 		rels, relsErr = c.relationships(ctx, partner, customer)
 	})
+	// The access assignments of the relationships active last time, read
+	// now; the list above says whether they still are.
+	for _, id := range c.knownRelationships(tenant) {
+		wg.Go(func() {
+			as, err := c.accessAssignments(ctx, partner, id)
+			if err == nil {
+				assignedMu.Lock()
+				assigned[id] = as
+				assignedMu.Unlock()
+			}
+		})
+	}
 	wg.Wait()
 
 	tenantID := strings.ToLower(tenant)
@@ -184,15 +202,18 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 	if relsErr != nil {
 		missing("GDAP relationship", c.fail(op{c.PartnerTenantID(), "the partner's GDAP relationships", permGDAP}, relsErr))
 	} else {
-		c.applyGDAP(&ev, &sc, rels, tenantID)
+		c.applyGDAP(ctx, partner, &ev, &sc, rels, tenantID, assigned)
+		c.rememberRelationships(rels, tenantID, tenant)
 	}
 	return ev, sc, nil
 }
 
 // applyGDAP picks the customer's relationships and fills the scenario's
-// roles: the union of the roles of every active relationship, since GDAP
-// roles reach the partner's staff through whichever relationship they use.
-func (c *Client) applyGDAP(ev *diagnose.Evidence, sc *diagnose.Scenario, all []diagnose.Relationship, tenantID string) {
+// roles from the access assignments of the active ones: the roles granted
+// to the partner's security groups, not those the relationship asked for.
+// assigned holds the assignments read already, by relationship ID; the
+// others are read now.
+func (c *Client) applyGDAP(ctx context.Context, partner *conn, ev *diagnose.Evidence, sc *diagnose.Scenario, all []diagnose.Relationship, tenantID string, assigned map[string][]gdapAssignment) {
 	now := c.now()
 	var mine []diagnose.Relationship
 	for _, r := range all {
@@ -227,18 +248,148 @@ func (c *Client) applyGDAP(ev *diagnose.Evidence, sc *diagnose.Scenario, all []d
 		ev.Missing = append(ev.Missing, fmt.Sprintf("GDAP relationship: no active relationship with tenant %s; the latest, %q, is %s%s: renew it in Partner Center, or the partner's staff cannot sign in there at all", tenantID, best.DisplayName, best.Status, end))
 		return
 	}
-	var roles []string
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		readErr error
+		active  []diagnose.Relationship
+	)
 	for _, r := range mine {
 		if !r.Active(now) {
 			continue
 		}
-		for _, id := range r.Roles {
-			if !slices.Contains(roles, id) {
-				roles = append(roles, id)
+		active = append(active, r)
+		if _, ok := assigned[r.ID]; ok {
+			continue
+		}
+		// Not prefetched: a second round, only when a relationship is active.
+		wg.Go(func() {
+			as, err := c.accessAssignments(ctx, partner, r.ID)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				readErr = err
+				return
+			}
+			assigned[r.ID] = as
+		})
+	}
+	wg.Wait()
+	if readErr != nil {
+		ev.Missing = append(ev.Missing, "GDAP access assignments: "+diagnose.ErrorMessage(c.fail(op{c.PartnerTenantID(), "the access assignments of the partner's GDAP relationship with tenant " + tenantID, permGDAP}, readErr)))
+		return
+	}
+	// ca-check does not know which security group the engineer is in: the
+	// roles are known only when every active assignment grants the same.
+	var sets [][]string
+	var union []string
+	for _, r := range active {
+		for _, a := range assigned[r.ID] {
+			if !strings.EqualFold(a.Status, "active") {
+				continue
+			}
+			set := a.roles()
+			sets = append(sets, set)
+			for _, id := range set {
+				if !slices.Contains(union, id) {
+					union = append(union, id)
+				}
 			}
 		}
 	}
-	sc.Roles, sc.RolesKnown = roles, true
+	switch {
+	case len(sets) == 0:
+		sc.Roles, sc.RolesKnown = []string{}, true
+		ev.Missing = append(ev.Missing, fmt.Sprintf("GDAP access assignments: the relationship %q assigns no roles to any of the partner's security groups yet, so its staff hold no admin roles in tenant %s; assign them in Partner Center", best.DisplayName, tenantID))
+	case slices.ContainsFunc(sets[1:], func(s []string) bool { return !sameRoles(s, sets[0]) }):
+		names := make([]string, len(union))
+		for i, id := range union {
+			names[i] = diagnose.RoleName(id)
+		}
+		ev.Missing = append(ev.Missing, fmt.Sprintf("GDAP roles: the partner's staff hold different roles in tenant %s depending on which of the GDAP relationship's security groups they are in (between them: %s), so the roles a policy targets are not known", tenantID, strings.Join(names, ", ")))
+	default:
+		sc.Roles, sc.RolesKnown = sets[0], true
+	}
+}
+
+// sameRoles reports whether two role sets are equal, in any order.
+func sameRoles(a, b []string) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(id string) bool { return !slices.Contains(b, id) })
+}
+
+// gdapAssignment is the part of delegatedAdminAccessAssignment we read.
+type gdapAssignment struct {
+	ID            string `json:"id"`
+	Status        string `json:"status"`
+	AccessDetails struct {
+		UnifiedRoles []struct {
+			RoleDefinitionID string `json:"roleDefinitionId"`
+		} `json:"unifiedRoles"`
+	} `json:"accessDetails"`
+}
+
+// roles are the assignment's role template IDs, lower case, each once.
+func (a gdapAssignment) roles() []string {
+	out := []string{}
+	for _, r := range a.AccessDetails.UnifiedRoles {
+		if id := strings.ToLower(strings.TrimSpace(r.RoleDefinitionID)); id != "" && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// accessAssignments reads a GDAP relationship's access assignments: which
+// of the partner's security groups hold which roles.
+func (c *Client) accessAssignments(ctx context.Context, partner *conn, relationshipID string) ([]gdapAssignment, error) {
+	ri, err := partner.graph.TenantRelationships().DelegatedAdminRelationships().ByDelegatedAdminRelationshipId(relationshipID).AccessAssignments().ToGetRequestInformation(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	items, err := c.list(ctx, partner, ri)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gdapAssignment, 0, len(items))
+	for _, raw := range items {
+		var a gdapAssignment
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return nil, fmt.Errorf("graphclient: malformed GDAP access assignment: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// knownRelationships returns the IDs of the customer's active GDAP
+// relationships as last read, for tenant as given (ID or domain).
+func (c *Client) knownRelationships(tenant string) []string {
+	c.gdapMu.Lock()
+	defer c.gdapMu.Unlock()
+	return slices.Clone(c.gdapIDs[strings.ToLower(strings.TrimSpace(tenant))])
+}
+
+// rememberRelationships keeps the IDs of a customer's active
+// relationships among all, under its tenant ID and the other names given
+// (a domain).
+func (c *Client) rememberRelationships(all []diagnose.Relationship, tenantID string, names ...string) {
+	if tenantID == "" {
+		return
+	}
+	now := c.now()
+	ids := []string{}
+	for _, r := range all {
+		if strings.EqualFold(r.CustomerTenantID, tenantID) && r.Active(now) {
+			ids = append(ids, r.ID)
+		}
+	}
+	c.gdapMu.Lock()
+	defer c.gdapMu.Unlock()
+	for _, k := range append(names, tenantID) {
+		if k = strings.ToLower(strings.TrimSpace(k)); k != "" {
+			c.gdapIDs[k] = ids
+		}
+	}
 }
 
 func (c *Client) readPolicies(ctx context.Context, cn *conn) ([]diagnose.Policy, error) {

@@ -221,9 +221,22 @@ func TestDiagnoseRequests(t *testing.T) {
 	if signIns[0].Query.Get("$top") == "" {
 		t.Errorf("sign-in read is not bounded by $top")
 	}
-	gdap := s.GraphRequests("GET", "/tenantRelationships/delegatedAdminRelationships")
+	var gdap, assignments []graphtest.Request
+	for _, r := range s.GraphRequests("GET", "/tenantRelationships/delegatedAdminRelationships") {
+		switch r.Path {
+		case "/v1.0/tenantRelationships/delegatedAdminRelationships":
+			gdap = append(gdap, r)
+		case "/v1.0/tenantRelationships/delegatedAdminRelationships/rel-contoso-1/accessAssignments":
+			assignments = append(assignments, r)
+		default:
+			t.Errorf("GDAP request %s", r.Path)
+		}
+	}
 	if len(gdap) != 1 || gdap[0].Query.Get("$filter") != "customer/tenantId eq '"+customerID+"'" {
 		t.Errorf("GDAP requests = %+v", gdap)
+	}
+	if len(assignments) != 1 {
+		t.Errorf("%d reads of rel-contoso-1's access assignments, want 1", len(assignments))
 	}
 	for _, r := range s.Requests() {
 		if !strings.HasPrefix(r.Path, "/v1.0/") {

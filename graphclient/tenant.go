@@ -135,5 +135,14 @@ func (c *Client) Customers(ctx context.Context) ([]diagnose.Relationship, error)
 	if err != nil {
 		return nil, c.fail(op{c.PartnerTenantID(), "the partner's GDAP relationships", permGDAP}, err)
 	}
+	// A diagnosis of any of them can now read its access assignments in
+	// its first wave.
+	seen := map[string]bool{}
+	for _, r := range rels {
+		if !seen[r.CustomerTenantID] {
+			seen[r.CustomerTenantID] = true
+			c.rememberRelationships(rels, r.CustomerTenantID)
+		}
+	}
 	return rels, nil
 }

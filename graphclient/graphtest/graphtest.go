@@ -29,7 +29,8 @@
 //	POST  /identity/conditionalAccess/evaluate         Tenant.WhatIf, or 400 when nil
 //	GET   /auditLogs/signIns                           $filter (eq/ne/ge/le/gt/lt joined by and/or), $top
 //	GET   /policies/crossTenantAccessPolicy/partners/{id}, /default
-//	GET   /tenantRelationships/delegatedAdminRelationships  $filter customer/tenantId eq '…'
+//	GET   /tenantRelationships/delegatedAdminRelationships  $filter customer/tenantId eq '…' ($expand: 400, as Graph)
+//	GET   /tenantRelationships/delegatedAdminRelationships/{id}/accessAssignments  $filter
 //	GET   /tenantRelationships/findTenantInformationByDomainName(domainName='…')
 //	GET   /users                                       $filter
 //	GET   /roleManagement/directory/roleAssignments    $filter
@@ -117,9 +118,14 @@ type Tenant struct {
 	WhatIf []map[string]any
 	// Relationships are GDAP relationships (delegatedAdminRelationship), for
 	// a partner tenant.
-	Relationships   []map[string]any
-	Users           []map[string]any
-	RoleAssignments []map[string]any
+	Relationships []map[string]any
+	// AccessAssignments are the access assignments of GDAP relationships
+	// (delegatedAdminAccessAssignment), by relationship ID. A relationship
+	// without an entry is served one active assignment, to a security
+	// group, of every role in its accessDetails; an empty entry has none.
+	AccessAssignments map[string][]map[string]any
+	Users             []map[string]any
+	RoleAssignments   []map[string]any
 }
 
 // Request is one logged request.
@@ -345,11 +351,45 @@ func (t *Tenant) LoadCrossTenant(data []byte) error {
 	return err
 }
 
-// LoadRelationships adds GDAP relationships from a fixture.
+// LoadRelationships adds GDAP relationships from a fixture. A
+// relationship's "accessAssignments" array, as $expand would show it, goes
+// to AccessAssignments.
 func (t *Tenant) LoadRelationships(data []byte) error {
 	items, err := decodeItems(data)
+	for _, it := range items {
+		list, ok := it["accessAssignments"].([]any)
+		if !ok {
+			continue
+		}
+		delete(it, "accessAssignments")
+		as := []map[string]any{}
+		for _, a := range list {
+			if m, ok := a.(map[string]any); ok {
+				as = append(as, m)
+			}
+		}
+		if t.AccessAssignments == nil {
+			t.AccessAssignments = map[string][]map[string]any{}
+		}
+		t.AccessAssignments[str(it["id"])] = as
+	}
 	t.Relationships = append(t.Relationships, items...)
 	return err
+}
+
+// accessAssignments returns a relationship's access assignments; t is
+// locked.
+func (t *Tenant) accessAssignments(rel map[string]any) []map[string]any {
+	id := str(rel["id"])
+	if as, ok := t.AccessAssignments[id]; ok {
+		return as
+	}
+	details, _ := rel["accessDetails"].(map[string]any)
+	return []map[string]any{{
+		"id": id + "-group", "status": "active",
+		"accessContainer": map[string]any{"accessContainerId": "00000000-0000-0000-0000-0000000000a1", "accessContainerType": "securityGroup"},
+		"accessDetails":   map[string]any{"unifiedRoles": details["unifiedRoles"]},
+	}}
 }
 
 // LoadDir loads a tenant export laid out as diagnose's testdata/tenant:
@@ -675,6 +715,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, tid string, 
 		policies = "/identity/conditionalAccess/policies"
 		partners = "/policies/crossTenantAccessPolicy/partners/"
 		findDom  = "/tenantRelationships/findTenantInformationByDomainName(domainName='"
+		gdapRels = "/tenantRelationships/delegatedAdminRelationships/"
 	)
 	switch {
 	case r.Method == http.MethodGet && path == policies:
@@ -733,7 +774,25 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, tid string, 
 		}
 		writeJSON(w, 200, d)
 	case r.Method == http.MethodGet && path == "/tenantRelationships/delegatedAdminRelationships":
+		if q.Has("$expand") {
+			// As Graph: the list does not support $expand.
+			graphError(w, 400, "BadRequest", "Query option '$expand' is not allowed.")
+			return
+		}
 		items, err := filterItems(t.Relationships, q.Get("$filter"))
+		if err != nil {
+			graphError(w, 400, "BadRequest", err.Error())
+			return
+		}
+		s.page(w, r, items)
+	case r.Method == http.MethodGet && strings.HasPrefix(path, gdapRels) && strings.HasSuffix(path, "/accessAssignments"):
+		id := strings.TrimSuffix(strings.TrimPrefix(path, gdapRels), "/accessAssignments")
+		i := slices.IndexFunc(t.Relationships, func(rel map[string]any) bool { return str(rel["id"]) == id })
+		if i < 0 {
+			graphError(w, 404, "ResourceNotFound", "Relationship '"+id+"' does not exist.")
+			return
+		}
+		items, err := filterItems(t.accessAssignments(t.Relationships[i]), q.Get("$filter"))
 		if err != nil {
 			graphError(w, 400, "BadRequest", err.Error())
 			return
