@@ -194,7 +194,10 @@ func (b *Bot) report(ctx context.Context, a approval, by string) {
 	case store.StateApplied:
 		status = fmt.Sprintf(":white_check_mark: Approved by %s and applied: %s.", userRef(a.DecidedBy), boldNames(a.names(outApplied, outUnchanged)))
 	case store.StateSuperseded:
-		status = ":arrows_counterclockwise: Approved by " + userRef(a.DecidedBy) + ", but the policies changed since the plan: nothing was written. A new request follows."
+		status = ":arrows_counterclockwise: Approved by " + userRef(a.DecidedBy) + ", but the policies changed since the plan: nothing was written."
+		if slices.ContainsFunc(a.outcomes, func(o outcome) bool { return o.Replanned }) {
+			status += " A new request follows."
+		}
 	case store.StateFailed:
 		status = fmt.Sprintf(":warning: Approved by %s. Applied: %s. *Failed:* %s.", userRef(a.DecidedBy),
 			orNone(boldNames(a.names(outApplied, outUnchanged))), boldNames(a.names(outFailed)))

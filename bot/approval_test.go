@@ -1206,3 +1206,28 @@ func TestApprovalPolicyNameOneLine(t *testing.T) {
 		}
 	}
 }
+
+// Every policy changed since the plan and none needs the fix any more (an
+// admin excluded the partner by hand): the request is superseded, and the
+// approvers' messages do not announce a new request that never comes.
+func TestApprovalSupersededNoNewRequest(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	plans := plansOf(t, a.state(id))
+	for _, p := range plans {
+		a.diag.setExclusion(p.PolicyID, &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider",
+			ExternalTenants: &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipAll}})
+	}
+	a.click(approver, "approve_request", id)
+	a.threadPost("so ca-check wrote nothing")
+	a.waitState(id, store.StateSuperseded)
+	a.settle()
+	for _, u := range a.slack.Calls("chat.update") {
+		if strings.Contains(u.Text(), "A new request follows") {
+			t.Errorf("a DM announces a new request, but none was made:\n%s", u.Text())
+		}
+	}
+	if rs, _ := a.store.PendingFor(context.Background(), contosoID); len(rs) != 0 {
+		t.Errorf("%d new requests", len(rs))
+	}
+}
