@@ -21,6 +21,8 @@
 // token's tid, as the real Graph does. A tenant with NoConsent set refuses
 // tokens with AADSTS7000229, an unknown tenant with AADSTS90002.
 //
+// ManagedIdentity also serves an App Service managed identity endpoint.
+//
 // # Graph routes (under /v1.0)
 //
 //	GET   /identity/conditionalAccess/policies[/{id}]
@@ -91,6 +93,7 @@ type Server struct {
 	log      []Request
 	now      func() time.Time
 	tokens   int
+	miTenant string // tenant of the managed identity, "" when none
 }
 
 // Tenant is one tenant's state. Set its fields before the server serves
@@ -247,6 +250,22 @@ func (s *Server) SetPageSize(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pageSize = max(n, 1)
+}
+
+// ManagedIdentityPath is the path of the fake's managed identity endpoint.
+const ManagedIdentityPath = "/msi/token"
+
+// ManagedIdentity makes the server an App Service managed identity endpoint
+// for an identity of tenantID, and returns the values of the environment
+// variables IDENTITY_ENDPOINT and IDENTITY_HEADER that point azidentity's
+// ManagedIdentityCredential at it (through the client's transport). Its
+// tokens, like the token endpoint's, carry tenantID as tid; the token
+// endpoint accepts them as client assertions.
+func (s *Server) ManagedIdentity(tenantID string) (endpoint, header string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.miTenant = tenantID
+	return s.URL + ManagedIdentityPath, "graphtest-identity-header"
 }
 
 // SetLatency delays every request by d.
@@ -545,6 +564,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		graphError(rec, f.Status, f.Code, f.Message)
 		return
 	}
+	if r.URL.Path == ManagedIdentityPath {
+		s.serveManagedIdentity(rec, r)
+		return
+	}
 	if entra {
 		s.serveEntra(rec, r, tenant, body)
 		return
@@ -674,6 +697,28 @@ func (s *Server) serveEntra(w http.ResponseWriter, r *http.Request, tenant strin
 		})
 	default:
 		http.NotFound(w, r)
+	}
+}
+
+// serveManagedIdentity answers as App Service's managed identity endpoint.
+func (s *Server) serveManagedIdentity(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	tid := s.miTenant
+	s.mu.Unlock()
+	q := r.URL.Query()
+	switch {
+	case tid == "":
+		http.NotFound(w, r)
+	case r.Header.Get("X-IDENTITY-HEADER") != "graphtest-identity-header":
+		writeJSON(w, 401, map[string]any{"statusCode": 401, "message": "Unauthorized: the X-IDENTITY-HEADER is missing or wrong"})
+	case q.Get("resource") == "":
+		writeJSON(w, 400, map[string]any{"statusCode": 400, "message": "resource is required"})
+	default:
+		exp := time.Now().Add(time.Hour)
+		writeJSON(w, 200, map[string]any{
+			"access_token": Token(tid, q.Get("client_id"), exp), "expires_on": strconv.FormatInt(exp.Unix(), 10),
+			"resource": q.Get("resource"), "token_type": "Bearer", "client_id": q.Get("client_id"),
+		})
 	}
 }
 
