@@ -95,7 +95,7 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 	// and a retry started another, that one settles its own.
 	r, err = b.store.Transition(ctx, a.ID, store.Transition{
 		From: store.StateApplying, To: final, By: by, At: b.now(), Version: a.Version,
-		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"outcomes": a.outcomes}),
+		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"outcomes": a.outcomes, reportDue: true}),
 	})
 	if err != nil {
 		// The writes happened; the sweep reconciles the request from the
@@ -105,6 +105,7 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 	}
 	a.Request = r
 	b.report(ctx, a, by)
+	b.reported(ctx, a)
 	if len(fresh) > 0 {
 		id := b.openRequest(ctx, destination{Channel: a.ChannelID, ThreadTS: a.ThreadTS}, store.Request{
 			TenantID: a.TenantID, TenantName: a.TenantName, DiagnosisID: a.DiagnosisID, RequestedBy: a.RequestedBy,

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -25,6 +26,7 @@ func (b *Bot) sweepApprovals(ctx context.Context) {
 	for {
 		b.expire(ctx)
 		b.reconcile(ctx)
+		b.reportLate(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -146,7 +148,7 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 	// another replica and retried, applying again in a round of its own.
 	r, err = b.store.Transition(ctx, a.ID, store.Transition{
 		From: store.StateApplying, To: final, At: b.now(), Version: a.Version,
-		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"reconciled": true, "unread": unread, "outcomes": a.outcomes}),
+		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"reconciled": true, "unread": unread, "outcomes": a.outcomes, reportDue: true}),
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil
@@ -164,5 +166,91 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 			shortID(a.ID), tenantLabel(a.tenant())))
 	}
 	b.report(ctx, a, a.DecidedBy)
+	b.reported(ctx, a)
 	return nil
+}
+
+// A settled apply is reported in two steps a crash can separate: the
+// settling transition (its audit detail says reportDue) and the report,
+// then its audit record "reported". The sweep reports what a dead process
+// settled and did not report, for up to reportWindow.
+const (
+	reportDue      = "reportDue"
+	actionReported = "reported"
+	reportWindow   = 24 * time.Hour
+)
+
+// reported records that the request's outcome was told.
+func (b *Bot) reported(ctx context.Context, a approval) {
+	if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: auditActor, Action: actionReported, At: b.now()}); err != nil {
+		b.storeError(ctx, "audit report", err)
+	}
+}
+
+// unreported returns the settling record of a request whose report is due
+// and was never made, or nil.
+func unreported(recs []store.AuditRecord) *store.AuditRecord {
+	var settled *store.AuditRecord
+	for i := range recs {
+		r := &recs[i]
+		switch {
+		case r.From == store.StateApplying:
+			var d map[string]any
+			settled = nil
+			if json.Unmarshal(r.Detail, &d) == nil && d[reportDue] == true {
+				settled = r
+			}
+		case r.Action == actionReported:
+			settled = nil
+		}
+	}
+	return settled
+}
+
+// reportLate reports the settled requests a dead process did not: those
+// settled more than staleAfter and less than reportWindow ago. A claim per
+// settling makes one replica report each.
+func (b *Bot) reportLate(ctx context.Context) {
+	rs, err := b.store.Requests(ctx, store.StateApplied, store.StateFailed, store.StateSuperseded)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.storeError(ctx, "requests to report", err)
+		}
+		return
+	}
+	for _, r := range rs {
+		if age := b.now().Sub(r.UpdatedAt); age < staleAfter || age > reportWindow {
+			continue
+		}
+		recs, err := b.store.RequestAudit(ctx, r.ID)
+		if err != nil {
+			b.storeError(ctx, "request audit", err)
+			continue
+		}
+		settled := unreported(recs)
+		if settled == nil {
+			continue
+		}
+		first, err := b.store.Claim(ctx, fmt.Sprintf("report:%s:%d", r.ID, settled.ID), b.now())
+		if err != nil {
+			b.storeError(ctx, "claim report", err)
+			continue
+		}
+		if !first {
+			continue
+		}
+		a, err := decodeApproval(r)
+		if err != nil {
+			b.logger(ctx).Error("request unreadable", "request", r.ID, "err", err)
+			continue
+		}
+		by := settled.Actor
+		if by == auditActor {
+			by = a.DecidedBy
+		}
+		b.logger(ctx).Info("late report", "request", a.ID, "tenant", a.TenantID, "state", a.State)
+		b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check stopped before it reported request `%s` in %s; here is how it went.", shortID(a.ID), tenantLabel(a.tenant())))
+		b.report(ctx, a, by)
+		b.reported(ctx, a)
+	}
 }

@@ -384,7 +384,7 @@ func TestApprovalApprove(t *testing.T) {
 	if got := last[len(last)-1].Text(); !strings.Contains(got, "Approved by <@"+approver+"> and applied") {
 		t.Errorf("the DM's final state:\n%s", got)
 	}
-	want := []string{"requested", "notified", "notified", "approved", "applying", "applied"}
+	want := []string{"requested", "notified", "notified", "approved", "applying", "applied", "reported"}
 	if got := a.auditActions(id); !slices.Equal(got, want) {
 		t.Errorf("audit = %v, want %v", got, want)
 	}
@@ -796,7 +796,7 @@ func TestApprovalReconcileAfterRestart(t *testing.T) {
 	if w[plans[0].PolicyID] != 0 || len(w) != len(plans)-1 {
 		t.Errorf("retry after reconcile wrote %v", w)
 	}
-	got := slices.DeleteFunc(b.auditActions(id), func(s string) bool { return s == "notified" })
+	got := slices.DeleteFunc(b.auditActions(id), func(s string) bool { return s == "notified" || s == "reported" })
 	if want := []string{"requested", "approved", "applying", "failed", "applying", "applied"}; !slices.Equal(got, want) {
 		t.Errorf("audit = %v, want it to end %v", got, want)
 	}
@@ -1229,5 +1229,53 @@ func TestApprovalSupersededNoNewRequest(t *testing.T) {
 	}
 	if rs, _ := a.store.PendingFor(context.Background(), contosoID); len(rs) != 0 {
 		t.Errorf("%d new requests", len(rs))
+	}
+}
+
+// A process that dies after settling a request and before reporting it
+// leaves the engineer's thread and the approvers' DMs at "applying…": the
+// sweep of a later process (or another replica) reports it, once.
+func TestApprovalReportAfterRestart(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	plans := plansOf(t, a.state(id))
+	ctx := context.Background()
+	now := a.clock.Now()
+	outcomes := make([]map[string]any, len(plans))
+	for i, p := range plans {
+		a.diag.setExclusion(p.PolicyID, p.After)
+		outcomes[i] = map[string]any{"policyId": p.PolicyID, "displayName": p.DisplayName, "status": "applied",
+			"change": map[string]any{"policyId": p.PolicyID, "before": p.Before, "after": p.After, "requestIds": []string{"patch-" + p.PolicyID}}}
+	}
+	result, _ := json.Marshal(outcomes)
+	for _, tr := range []store.Transition{
+		{From: store.StatePending, To: store.StateApproved, By: approver, At: now},
+		{From: store.StateApproved, To: store.StateApplying, By: approver, At: now},
+		// As the apply settles it: its report is due.
+		{From: store.StateApplying, To: store.StateApplied, By: approver, At: now, Result: result, Detail: []byte(`{"reportDue":true}`)},
+	} {
+		if _, err := a.store.Transition(ctx, id, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The dying process reported nothing; a sweep well after reports it.
+	a.clock.Advance(10 * time.Minute)
+	report := a.threadPost("retry your sign-in now")
+	if b, _ := report.Button("revert_request"); b == nil {
+		t.Errorf("the late report has no Revert button:\n%s", report.Text())
+	}
+	a.waitAudit(id, "reported")
+	a.settle()
+	n := 0
+	for _, c := range a.slack.Calls("chat.postMessage") {
+		if c.Arg("thread_ts") == a.answerTS && strings.Contains(c.Text(), "retry your sign-in now") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("reported %d times", n)
+	}
+	if w, _ := a.changer.counts(); len(w) != 0 {
+		t.Errorf("reporting wrote %v", w)
 	}
 }

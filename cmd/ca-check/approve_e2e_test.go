@@ -308,7 +308,7 @@ func (e *approvalEnv) audit(id string) []string {
 	}
 	var out []string
 	for _, r := range recs {
-		if r.Action != "notified" {
+		if r.Action != "notified" && r.Action != "reported" { // messages, not changes
 			out = append(out, r.Action)
 		}
 	}
