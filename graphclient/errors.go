@@ -131,6 +131,14 @@ type op struct {
 	perm   string // "Policy.Read.All"
 }
 
+// verb says what the operation does to its object, for messages.
+func (o op) verb() string {
+	if o.perm == permWrite {
+		return "change"
+	}
+	return "read"
+}
+
 // fail turns an error from the SDK or azidentity into a *diagnose.Error a
 // support engineer can act on. It never calls ODataError.Error(), which
 // panics on a body without a message.
@@ -150,7 +158,7 @@ func (c *Client) fail(o op, err error) error {
 	}
 	if ne, ok := errors.AsType[*NetworkError](err); ok {
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
-			Message: fmt.Sprintf("%s to read %s in tenant %s; check the network, proxy and firewall from ca-check to %s, and CACHECK_CLOUD / CACHECK_AUTHORITY_HOST", ne.Error(), o.what, o.tenant, ne.Host)}
+			Message: fmt.Sprintf("%s to %s %s in tenant %s; check the network, proxy and firewall from ca-check to %s, and CACHECK_CLOUD / CACHECK_AUTHORITY_HOST", ne.Error(), o.verb(), o.what, o.tenant, ne.Host)}
 	}
 	if ae, ok := errors.AsType[*AuthError](err); ok {
 		return c.authFailure(ae)
@@ -164,7 +172,7 @@ func (c *Client) fail(o op, err error) error {
 	if ue, ok := errors.AsType[*url.Error](err); ok {
 		ne := &NetworkError{Host: hostOf(ue.URL), Service: "Microsoft Graph", Err: ue.Err}
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
-			Message: fmt.Sprintf("%s to read %s in tenant %s (retries included); check the network, proxy and firewall from ca-check to %s, and Microsoft 365 service health", ne.Error(), o.what, o.tenant, ne.Host)}
+			Message: fmt.Sprintf("%s to %s %s in tenant %s (retries included); check the network, proxy and firewall from ca-check to %s, and Microsoft 365 service health", ne.Error(), o.verb(), o.what, o.tenant, ne.Host)}
 	}
 	return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
 		Message: fmt.Sprintf("could not reach Microsoft Graph to read %s in tenant %s; check the network and try again", o.what, o.tenant)}

@@ -99,7 +99,7 @@ func TestWriteNotRetried(t *testing.T) {
 	}{
 		{"500", graphtest.Fault{Method: "PATCH", Status: 500, Times: 1}, "(500)", 1},
 		{"502", graphtest.Fault{Method: "PATCH", Status: 502, Times: 1}, "(502)", 1},
-		{"dropped connection", graphtest.Fault{Method: "PATCH", Drop: true, Times: 1}, "could not reach Microsoft Graph", 1},
+		{"dropped connection", graphtest.Fault{Method: "PATCH", Drop: true, Times: 1}, "the connection was closed without an answer to change policy", 1},
 		{"503 retried", graphtest.Fault{Method: "PATCH", Status: 503, RetryAfter: "0", Times: 1}, "", 2},
 	}
 	for _, tt := range tests {
