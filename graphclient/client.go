@@ -207,7 +207,7 @@ func (c *Client) conn(tenant string) (*conn, error) {
 	if cn, ok := c.conns[key]; ok {
 		return cn, nil
 	}
-	tc := &tenantCredential{sem: make(chan struct{}, 1)}
+	tc := &tenantCredential{sem: make(chan struct{}, 1), host: hostOf(c.authority)}
 	cred, err := c.credential(key, tc)
 	if err != nil {
 		if _, ok := errors.AsType[*diagnose.Error](err); ok {
@@ -302,6 +302,7 @@ func (c *Client) credential(tenant string, tc *tenantCredential) (azcore.TokenCr
 type tenantCredential struct {
 	inner azcore.TokenCredential
 	sem   chan struct{}
+	host  string // of the authority, for messages
 
 	mu  sync.Mutex
 	tid string
@@ -315,7 +316,8 @@ func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenReques
 	select {
 	case t.sem <- struct{}{}:
 	case <-ctx.Done():
-		return azcore.AccessToken{}, ctx.Err()
+		// Waiting for another read's token request, which did not end.
+		return azcore.AccessToken{}, t.timeout(ctx, nil)
 	}
 	tok, err := t.inner.GetToken(ctx, opts)
 	<-t.sem
@@ -323,7 +325,7 @@ func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenReques
 		// azidentity flattens these into an AuthenticationFailedError, which
 		// would read as Entra refusing the app (no consent).
 		if ctx.Err() != nil {
-			return tok, fmt.Errorf("%w (token request: %w)", ctx.Err(), err)
+			return tok, t.timeout(ctx, err)
 		}
 		t.mu.Lock()
 		ne := t.lastNet
@@ -340,6 +342,19 @@ func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenReques
 		}
 	}
 	return tok, err
+}
+
+// timeout is the error of a token request cut short by ctx: a deadline
+// is Entra's not answering in time, said apart from Graph's own timeouts.
+func (t *tenantCredential) timeout(ctx context.Context, err error) error {
+	cause := ctx.Err()
+	if err != nil {
+		cause = fmt.Errorf("%w (token request: %w)", cause, err)
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &NetworkError{Host: t.host, Service: "Entra ID", Err: cause}
+	}
+	return cause
 }
 
 func (t *tenantCredential) noteNet(ne *NetworkError) {

@@ -149,6 +149,10 @@ func (c *Client) fail(o op, err error) error {
 	if _, ok := errors.AsType[*diagnose.Error](err); ok {
 		return err
 	}
+	if ne, ok := errors.AsType[*NetworkError](err); ok && errors.Is(err, context.DeadlineExceeded) {
+		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
+			Message: fmt.Sprintf("%s at %s did not issue a token for tenant %s within %s (retries included); try again, and check the network to %s and Microsoft 365 service health if it persists", ne.Service, ne.Host, o.tenant, c.timeout, ne.Host)}
+	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,

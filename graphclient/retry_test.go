@@ -123,8 +123,9 @@ func TestWriteNotRetried(t *testing.T) {
 	}
 }
 
-// TestAuthorityUnreachable: a token endpoint that cannot be reached is a
-// network problem named by host, not a missing consent.
+// TestAuthorityUnreachable: a token endpoint that cannot be reached, or
+// does not answer, is a network problem named by host, not a missing
+// consent, nor Graph's timeout.
 func TestAuthorityUnreachable(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -132,6 +133,7 @@ func TestAuthorityUnreachable(t *testing.T) {
 		want      []string
 	}{
 		{"connection refused", "https://127.0.0.1:1/", []string{"could not reach Entra ID at 127.0.0.1:1: connection refused", "check the network"}},
+		{"no answer", "", []string{"Entra ID at 127.0.0.1:", "did not issue a token for tenant " + customerID + " within 300ms"}},
 		{"no such host", "https://login.ca-check-test.invalid/", []string{"could not reach Entra ID at login.ca-check-test.invalid: the host name login.ca-check-test.invalid does not resolve", "check the network"}},
 	}
 	for _, tt := range tests {
@@ -147,8 +149,15 @@ func TestAuthorityUnreachable(t *testing.T) {
 				}
 				return d.DialContext(ctx, network, addr)
 			}
-			c := newClient(t, s, func(cfg *graphclient.Config) { cfg.AuthorityHost = tt.authority },
-				graphclient.WithHTTPClient(&http.Client{Transport: tr}))
+			if tt.authority == "" {
+				s.Fail(graphtest.Fault{Path: "/oauth2/v2.0/token", Hang: true})
+			}
+			c := newClient(t, s, func(cfg *graphclient.Config) {
+				if tt.authority != "" {
+					cfg.AuthorityHost = tt.authority
+				}
+				cfg.GraphTimeout = 300 * time.Millisecond
+			}, graphclient.WithHTTPClient(&http.Client{Transport: tr}))
 			graphclient.SetRetryBase(c, time.Millisecond)
 			_, err := c.Diagnose(context.Background(), customerID, scenario())
 			msg := diagnose.ErrorMessage(err)
