@@ -160,7 +160,9 @@ func resultMessage(a approval, by string, revertUntil time.Time) message {
 	if a.count(outFailed) > 0 {
 		buttons = append(buttons, button(actionRetry, a.ID, "Retry the failed policies").WithStyle(slack.StylePrimary))
 	}
-	if a.count(outApplied) > 0 && !revertUntil.IsZero() {
+	// A partly applied request is retried, not reverted: the store moves
+	// only an applied request to reverted.
+	if a.count(outApplied) > 0 && a.count(outFailed) == 0 && !revertUntil.IsZero() {
 		buttons = append(buttons, button(actionRevert, a.ID, "Revert").WithConfirm(
 			slack.NewConfirmationBlockObject(plain("Revert this change?"),
 				mrkdwn("ca-check will restore each policy's exclusion as it was before, if it is still what ca-check wrote. The partner's sign-ins will be blocked again."),

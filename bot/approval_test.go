@@ -657,6 +657,9 @@ func TestApprovalPartialFailureRetry(t *testing.T) {
 	if b, _ := report.Button("retry_request"); b == nil {
 		t.Fatal("no Retry button")
 	}
+	if b, _ := report.Button("revert_request"); b != nil {
+		t.Error("a Revert button on a partly applied request, which only Retry can move on")
+	}
 	a.waitState(id, store.StateFailed)
 	// The requester may not retry; ten concurrent retries write once.
 	a.click(engineer, "retry_request", id)
