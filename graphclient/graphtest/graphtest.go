@@ -90,10 +90,14 @@ type Server struct {
 	latency  time.Duration
 	tokenLat *time.Duration // latency of the Entra routes, when set apart
 	faults   []*Fault
-	log      []Request
-	now      func() time.Time
 	tokens   int
+	now      func() time.Time
 	miTenant string // tenant of the managed identity, "" when none
+
+	// logMu guards log apart from mu, which serveGraph holds while it
+	// writes an answer (and so logs its status).
+	logMu sync.Mutex
+	log   []*Request // in order of arrival; Status set when answered
 }
 
 // Tenant is one tenant's state. Set its fields before the server serves
@@ -297,11 +301,18 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
-// Requests returns the log of requests so far.
+// Requests returns the log of requests so far. A request is logged as it
+// arrives, so that one the client gave up on (a hang) or whose connection
+// was dropped is there as soon as the client knows; its Status is 0 until
+// it is answered, and stays 0 when it never is.
 func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	out := make([]Request, len(s.log))
+	for i, r := range s.log {
+		out[i] = *r
+	}
+	return out
 }
 
 // GraphRequests returns the logged requests to Graph routes whose path
@@ -326,8 +337,8 @@ func (s *Server) TokensIssued() int {
 
 // ResetLog empties the request log.
 func (s *Server) ResetLog() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
 	s.log = nil
 }
 
@@ -483,15 +494,30 @@ func (s *Server) tenant(idOrDomain string) *Tenant {
 	return nil
 }
 
-// recorder captures the status for the log.
+// recorder logs the status as it is sent: a client that has its answer
+// finds it in the log.
 type recorder struct {
 	http.ResponseWriter
-	status int
+	s     *Server
+	entry *Request
+	wrote bool
 }
 
 func (r *recorder) WriteHeader(code int) {
-	r.status = code
+	if !r.wrote {
+		r.wrote = true
+		r.s.logMu.Lock()
+		r.entry.Status = code
+		r.s.logMu.Unlock()
+	}
 	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.WriteHeader(http.StatusOK)
+	}
+	return r.ResponseWriter.Write(b)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -507,14 +533,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	} else {
 		tenant = tokenTenant(r.Header.Get("Authorization"))
 	}
-	rec := &recorder{ResponseWriter: w, status: 200}
-	entry := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, Tenant: tenant, Time: time.Now()}
-	defer func() {
-		entry.Status = rec.status
-		s.mu.Lock()
-		s.log = append(s.log, entry)
-		s.mu.Unlock()
-	}()
+	entry := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, Tenant: tenant, Time: time.Now()}
+	s.logMu.Lock()
+	s.log = append(s.log, entry)
+	s.logMu.Unlock()
+	rec := &recorder{ResponseWriter: w, s: s, entry: entry}
 
 	s.mu.Lock()
 	delay := s.latency
@@ -542,7 +565,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f != nil && f.Drop {
-		rec.status = 0
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()
