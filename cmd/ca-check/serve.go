@@ -15,8 +15,12 @@ import (
 	"github.com/cacheck/ca-check/graphclient"
 )
 
-// live is graphclient as the bot sees it.
-type live struct{ *graphclient.Client }
+// serve hands the bot graphclient as it is: it diagnoses, applies and
+// reverts fixes, and checks approvers, all in diagnose's types.
+var (
+	_ bot.Diagnoser = (*graphclient.Client)(nil)
+	_ bot.Changer   = (*graphclient.Client)(nil)
+)
 
 func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
@@ -48,7 +52,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return diagnose.Errorf(diagnose.EUNAVAILABLE, "CACHECK_DB: %w", err)
 	}
 	defer st.Close()
-	b, err := bot.New(bc, live{graph}, st, bot.WithChanger(live{graph}), bot.WithLogger(log), bot.WithRegistry(reg))
+	b, err := bot.New(bc, graph, st, bot.WithChanger(graph), bot.WithLogger(log), bot.WithRegistry(reg))
 	if err != nil {
 		return diagnose.Errorf(diagnose.EINVALID, "%w", err)
 	}
