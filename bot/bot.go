@@ -198,6 +198,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() { b.pruneClaims(runCtx) })
+	wg.Go(func() { b.warmUp(runCtx) })
 	if b.changer != nil {
 		wg.Go(func() { b.sweepApprovals(runCtx) })
 	}
@@ -295,6 +296,30 @@ func (b *Bot) authenticate(ctx context.Context) error {
 		}
 		delay = min(2*delay, 30*time.Second)
 	}
+}
+
+// warmUpTimeout bounds the first call to Graph at start.
+const warmUpTimeout = time.Minute
+
+// warmUp lists the GDAP customers once at start: it gets the partner
+// tenant's token and relationships before the first question, so that the
+// first diagnosis waits for the customer tenant alone, and a Graph
+// configuration that does not work is in the log at once rather than at the
+// first question. Readiness does not wait for it: Slack questions still get
+// answers without Graph.
+func (b *Bot) warmUp(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, warmUpTimeout)
+	defer cancel()
+	start := b.now()
+	rels, err := b.diag.Customers(ctx)
+	switch {
+	case errors.Is(ctx.Err(), context.Canceled):
+		return // shutting down
+	case err != nil:
+		b.logger(ctx).Warn("Microsoft Graph: listing the GDAP customers at start failed", "code", diagnose.ErrorCode(err), "err", err)
+		return
+	}
+	b.logger(ctx).Info("Microsoft Graph: GDAP customers listed", "customers", len(rels), "duration", b.now().Sub(start))
 }
 
 // claimTTL is how long claims are kept: longer than Slack redelivers (an

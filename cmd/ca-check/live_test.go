@@ -176,6 +176,16 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("the bot did not open a Socket Mode connection: %v; logs:\n%s", err, logs)
 	}
 
+	// At start, before any question, the bot reads the partner's GDAP
+	// relationships: the partner's token and list are warm for the first one.
+	for len(g.GraphRequests(http.MethodGet, "/tenantRelationships/delegatedAdminRelationships")) == 0 {
+		select {
+		case <-wctx.Done():
+			t.Fatalf("serve did not list the GDAP customers at start; logs:\n%s", logs)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
 	ack, err := fake.SlashCommand(wctx, slack.SlashCommand{ChannelID: channel, UserID: engineer, Text: "contoso.example"})
 	if err != nil {
 		t.Fatal(err)
