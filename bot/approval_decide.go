@@ -116,20 +116,30 @@ func stateText(a approval) string {
 	return "This request is " + string(a.State) + "."
 }
 
+// pendingFor loads a request that user may decide (action: approve or
+// reject) and that is still pending; otherwise it says why at dst.
+func (b *Bot) pendingFor(ctx context.Context, dst destination, user, id, action string) (approval, bool) {
+	a, ok := b.loadApproval(ctx, dst, id)
+	if !ok {
+		return a, false
+	}
+	if a.State != store.StatePending {
+		b.say(ctx, dst, stateText(a))
+		return a, false
+	}
+	if text, ok := b.mayDecide(ctx, a, user, action); !ok {
+		b.say(ctx, dst, text)
+		return a, false
+	}
+	return a, true
+}
+
 // approve is the Approve click: authorise, move pending → approved as a
 // compare-and-swap (of many clicks exactly one wins), then apply.
 func (b *Bot) approve(ctx context.Context, c click, id string) {
 	dst := c.dst()
-	a, ok := b.loadApproval(ctx, dst, id)
+	a, ok := b.pendingFor(ctx, dst, c.user, id, "approve")
 	if !ok {
-		return
-	}
-	if a.State != store.StatePending {
-		b.say(ctx, dst, stateText(a))
-		return
-	}
-	if text, ok := b.mayDecide(ctx, a, c.user, "approve"); !ok {
-		b.say(ctx, dst, text)
 		return
 	}
 	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StatePending, To: store.StateApproved, By: c.user, At: b.now()})
@@ -169,16 +179,8 @@ func (b *Bot) transitioned(ctx context.Context, dst destination, id string, err 
 // reason in a modal; the rejection happens when it is submitted.
 func (b *Bot) openReject(ctx context.Context, c click, id string) {
 	dst := c.dst()
-	a, ok := b.loadApproval(ctx, dst, id)
+	a, ok := b.pendingFor(ctx, dst, c.user, id, "reject")
 	if !ok {
-		return
-	}
-	if a.State != store.StatePending {
-		b.say(ctx, dst, stateText(a))
-		return
-	}
-	if text, ok := b.mayDecide(ctx, a, c.user, "reject"); !ok {
-		b.say(ctx, dst, text)
 		return
 	}
 	if _, err := b.api.OpenViewContext(ctx, c.triggerID, rejectView(a)); err != nil {

@@ -213,15 +213,11 @@ func (a *approvals) waitPost(ok func(slacktest.Call) bool) slacktest.Call {
 	a.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for n := 1; ; n++ {
-		calls, err := a.slack.WaitCalls(ctx, n, "chat.postMessage")
-		if err != nil {
-			a.t.Fatalf("no matching message: %v; posts: %v", err, texts(a.slack.Calls("chat.postMessage")))
-		}
-		if i := slices.IndexFunc(calls, ok); i >= 0 {
-			return calls[i]
-		}
+	c, err := a.slack.WaitFor(ctx, "chat.postMessage", ok)
+	if err != nil {
+		a.t.Fatalf("no matching message: %v; posts: %v", err, texts(a.slack.Calls("chat.postMessage")))
 	}
+	return c
 }
 
 // threadPost waits for a message in the diagnosis thread containing want.
@@ -237,15 +233,11 @@ func (a *approvals) whisperTo(want string) slacktest.Call {
 	a.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for n := 1; ; n++ {
-		calls, err := a.slack.WaitCalls(ctx, n, slacktest.MethodResponseURL)
-		if err != nil {
-			a.t.Fatalf("no private answer with %q: %v; got %v", want, err, texts(a.slack.Calls(slacktest.MethodResponseURL)))
-		}
-		if i := slices.IndexFunc(calls, func(c slacktest.Call) bool { return strings.Contains(c.Text(), want) }); i >= 0 {
-			return calls[i]
-		}
+	c, err := a.slack.WaitFor(ctx, slacktest.MethodResponseURL, func(c slacktest.Call) bool { return strings.Contains(c.Text(), want) })
+	if err != nil {
+		a.t.Fatalf("no private answer with %q: %v; got %v", want, err, texts(a.slack.Calls(slacktest.MethodResponseURL)))
 	}
+	return c
 }
 
 func (a *approvals) click(user, action, requestID string) {

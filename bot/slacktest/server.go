@@ -194,6 +194,20 @@ func (s *Server) WaitCalls(ctx context.Context, n int, methods ...string) ([]Cal
 }
 
 // nextTS returns a fresh message timestamp.
+// WaitFor returns the first call to method that match accepts, waiting for
+// it until ctx is done.
+func (s *Server) WaitFor(ctx context.Context, method string, match func(Call) bool) (Call, error) {
+	for n := 1; ; n++ {
+		calls, err := s.WaitCalls(ctx, n, method)
+		if err != nil {
+			return Call{}, err
+		}
+		if i := slices.IndexFunc(calls, match); i >= 0 {
+			return calls[i], nil
+		}
+	}
+}
+
 func (s *Server) nextTS() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

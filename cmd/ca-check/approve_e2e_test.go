@@ -221,19 +221,15 @@ func (e *approvalEnv) post(ok func(slacktest.Call) bool) slacktest.Call {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for n := 1; ; n++ {
-		calls, err := e.slack.WaitCalls(ctx, n, "chat.postMessage")
-		if err != nil {
-			var texts []string
-			for _, c := range e.slack.Calls("chat.postMessage") {
-				texts = append(texts, c.Text())
-			}
-			e.t.Fatalf("no matching message: %v; posts:\n%s\nlogs:\n%s", err, strings.Join(texts, "\n---\n"), e.logs)
+	c, err := e.slack.WaitFor(ctx, "chat.postMessage", ok)
+	if err != nil {
+		var texts []string
+		for _, c := range e.slack.Calls("chat.postMessage") {
+			texts = append(texts, c.Text())
 		}
-		if i := slices.IndexFunc(calls, ok); i >= 0 {
-			return calls[i]
-		}
+		e.t.Fatalf("no matching message: %v; posts:\n%s\nlogs:\n%s", err, strings.Join(texts, "\n---\n"), e.logs)
 	}
+	return c
 }
 
 // thread waits for a message in the diagnosis thread containing want.
@@ -249,15 +245,11 @@ func (e *approvalEnv) whisper(want string) slacktest.Call {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	for n := 1; ; n++ {
-		calls, err := e.slack.WaitCalls(ctx, n, slacktest.MethodResponseURL)
-		if err != nil {
-			e.t.Fatalf("no private answer with %q: %v", want, err)
-		}
-		if i := slices.IndexFunc(calls, func(c slacktest.Call) bool { return strings.Contains(c.Text(), want) }); i >= 0 {
-			return calls[i]
-		}
+	c, err := e.slack.WaitFor(ctx, slacktest.MethodResponseURL, func(c slacktest.Call) bool { return strings.Contains(c.Text(), want) })
+	if err != nil {
+		e.t.Fatalf("no private answer with %q: %v", want, err)
 	}
+	return c
 }
 
 func (e *approvalEnv) request0(id string) store.Request {
