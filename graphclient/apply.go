@@ -186,7 +186,7 @@ func (c *Client) write(ctx context.Context, cn *conn, raw []byte, fresh diagnose
 	}
 	res.RequestIDs = append(res.RequestIDs, sent.requestID)
 
-	back, _, backID, err := c.readPolicy(ctx, cn, fresh.ID)
+	back, backID, err := c.readBack(ctx, cn, fresh.ID, ok)
 	if err != nil {
 		return res, fmt.Errorf("the change was sent (request-id %s) but could not be read back: %w", sent.requestID, err)
 	}
@@ -199,6 +199,31 @@ func (c *Client) write(ctx context.Context, cn *conn, raw []byte, fresh diagnose
 			Message: fmt.Sprintf("Graph accepted the change to policy %q (request-id %s) but reading it back shows a different exclusion; check the policy in the Entra admin center", label(back, fresh.ID), sent.requestID)}
 	}
 	return res, nil
+}
+
+// readBackTries bounds the reads of a written policy.
+const readBackTries = 3
+
+// readBack reads a policy just written until it shows the write (ok), at
+// most readBackTries times with growing waits: Entra's directory is
+// eventually consistent, and a read served by a replica the write has not
+// reached yet must not be reported as a write that did not take. It returns
+// the last read either way.
+func (c *Client) readBack(ctx context.Context, cn *conn, id string, ok func(*diagnose.GuestsOrExternalUsers) bool) (diagnose.Policy, string, error) {
+	wait := c.readBackWait
+	for try := 1; ; try++ {
+		p, _, requestID, err := c.readPolicy(ctx, cn, id)
+		if err != nil || ok(usersOf(p).ExcludeGuestsOrExternalUsers) || try == readBackTries {
+			return p, requestID, err
+		}
+		c.log.Debug("read-back does not show the write yet; reading again", "tenant", cn.tenant, "policy", id, "try", try)
+		select {
+		case <-ctx.Done():
+			return p, requestID, nil
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 // effect re-evaluates one policy for the partner's default scenario.

@@ -44,8 +44,11 @@ type Client struct {
 	timeout   time.Duration
 	retries   int
 	retry     *retrier // the Graph pipeline's retry middleware
-	now       func() time.Time
-	log       *slog.Logger
+	// readBack is the first wait before reading a written policy again
+	// when the read-back does not show the write yet.
+	readBackWait time.Duration
+	now          func() time.Time
+	log          *slog.Logger
 
 	httpClient *http.Client // for azidentity
 	graphHTTP  *http.Client // the kiota middleware pipeline over httpClient's transport
@@ -101,17 +104,18 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	cl, _ := cloudOf(cfg.Cloud)
 	c := &Client{
-		cfg:       cfg,
-		cloud:     cl,
-		graphBase: cl.graph + "/v1.0",
-		authority: cl.login,
-		scope:     cl.graph + "/.default",
-		timeout:   cfg.GraphTimeout,
-		retries:   cfg.MaxRetries,
-		now:       time.Now,
-		log:       slog.New(slog.DiscardHandler),
-		conns:     map[string]*conn{},
-		gdapIDs:   map[string][]string{},
+		cfg:          cfg,
+		cloud:        cl,
+		graphBase:    cl.graph + "/v1.0",
+		authority:    cl.login,
+		scope:        cl.graph + "/.default",
+		timeout:      cfg.GraphTimeout,
+		retries:      cfg.MaxRetries,
+		now:          time.Now,
+		log:          slog.New(slog.DiscardHandler),
+		conns:        map[string]*conn{},
+		readBackWait: time.Second,
+		gdapIDs:      map[string][]string{},
 	}
 	if c.timeout == 0 {
 		c.timeout = 20 * time.Second

@@ -6,3 +6,7 @@ import "time"
 // and the token requests of tenants not yet used), so that tests do not
 // wait for real backoffs.
 func SetRetryBase(c *Client, d time.Duration) { c.retry.base = d }
+
+// SetReadBackDelay sets the first wait before a written policy is read
+// again.
+func SetReadBackDelay(c *Client, d time.Duration) { c.readBackWait = d }
