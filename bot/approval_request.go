@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,7 +43,10 @@ func (b *Bot) requestApproval(ctx context.Context, c click, value string) {
 		return
 	}
 	// A second click on the same answer points at the open request rather
-	// than asking the approvers twice.
+	// than asking the approvers twice. Requests past their expiry are closed
+	// first (as the sweep would), so that they neither block a new one nor
+	// stay pending beside it.
+	b.expire(ctx)
 	open, err := b.store.PendingFor(ctx, t.ID)
 	if err != nil {
 		b.storeError(ctx, "pending requests", err)
@@ -109,7 +113,13 @@ func (b *Bot) openRequest(ctx context.Context, dst destination, draft store.Requ
 	draft.ID, draft.State, draft.Plans = id, store.StatePending, raw
 	draft.CreatedAt, draft.ExpiresAt = now, now.Add(b.cfg.approvalTTL())
 	draft.Result = encodeOutcomes(pendingOutcomes(plans))
-	if err := b.store.CreateRequest(ctx, draft); err != nil {
+	switch err := b.store.CreateRequest(ctx, draft); {
+	case errors.Is(err, store.ErrConflict):
+		// Another click (or replica) asked first: the store keeps one
+		// pending request per diagnosis.
+		b.say(ctx, dst, ":hourglass_flowing_sand: Approval for this diagnosis was just requested by someone else; it is waiting for the customer's admin.")
+		return ""
+	case err != nil:
 		b.storeError(ctx, "create request", err)
 		b.say(ctx, dst, userMessage(ctx, err))
 		return ""

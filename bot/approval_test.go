@@ -1274,3 +1274,38 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 		t.Errorf("reporting wrote %v", w)
 	}
 }
+
+// Ten engineers clicking Request approval on one answer at once: one
+// request, one DM per approver; the others are told it is waiting.
+func TestApprovalRequestedOnce(t *testing.T) {
+	a := startApprovals(t)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Go(func() {
+			a.interact(a.slack.BlockAction(fmt.Sprintf("U0ENG%02d", i), channel, a.answerTS, "", "", "request_approval", a.diagValue))
+		})
+	}
+	wg.Wait()
+	a.threadPost("Waiting for")
+	a.settle()
+	pending, err := a.store.PendingFor(context.Background(), contosoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 1 {
+		t.Fatalf("%d pending requests, want 1", len(pending))
+	}
+	dms := 0
+	for _, c := range a.slack.Calls("chat.postMessage") {
+		if strings.HasPrefix(c.Arg("channel"), "D") {
+			dms++
+		}
+	}
+	approvers, err := a.store.Approvers(context.Background(), contosoID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dms != len(approvers) {
+		t.Errorf("%d DMs to %d approvers", dms, len(approvers))
+	}
+}

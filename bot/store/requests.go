@@ -176,6 +176,9 @@ func (s *Store) CreateRequest(ctx context.Context, r Request) error {
 			r.ID, r.TenantID, r.TenantName, diagnosisID, r.RequestedBy, r.ChannelID, r.ThreadTS,
 			string(StatePending), r.Plans, nullBytes(r.Result), r.Reason,
 			s.d.timeArg(created), s.d.timeArg(expires), s.d.timeArg(created))
+		if isUniqueViolation(err) {
+			return fmt.Errorf("%w: diagnosis %d already has a pending request", ErrConflict, r.DiagnosisID)
+		}
 		if err != nil {
 			return fmt.Errorf("store: create request %s: %w", r.ID, err)
 		}

@@ -717,3 +717,61 @@ func TestApproveExpireRace(t *testing.T) {
 		}
 	})
 }
+
+// Ten concurrent requests for one diagnosis, across two replicas: one is
+// created, the others are refused with ErrConflict; once it is decided, a
+// new request for the diagnosis may be made.
+func TestOnePendingRequestPerDiagnosis(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		stores := []*Store{openStore(t, dsn), openStore(t, dsn)}
+		diag, err := stores[0].SaveDiagnosis(ctx, DiagnosisRecord{TenantID: "tenant-a", Verdict: "blocked"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 10
+		var (
+			wg    sync.WaitGroup
+			start = make(chan struct{})
+			ids   = make([]string, n)
+			errs  = make([]error, n)
+		)
+		for i := range n {
+			id, err := NewRequestID()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = id
+			wg.Go(func() {
+				<-start
+				errs[i] = stores[i%2].CreateRequest(ctx, Request{
+					ID: ids[i], TenantID: "tenant-a", DiagnosisID: diag, RequestedBy: fmt.Sprintf("U%02d", i),
+					ChannelID: "C1", State: StatePending, Plans: []byte(`[]`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
+				})
+			})
+		}
+		close(start)
+		wg.Wait()
+		winner := ""
+		for i, err := range errs {
+			switch {
+			case err == nil && winner == "":
+				winner = ids[i]
+			case err == nil:
+				t.Errorf("two pending requests for one diagnosis: %s and %s", winner, ids[i])
+			case !errors.Is(err, ErrConflict):
+				t.Errorf("CreateRequest: %v, want ErrConflict", err)
+			}
+		}
+		if winner == "" {
+			t.Fatal("no request was created")
+		}
+		if _, err := stores[0].Transition(ctx, winner, Transition{From: StatePending, To: StateRejected, By: "UADMIN", At: t0.Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		newRequest(t, stores[1], func(r *Request) { r.DiagnosisID = diag })
+		// Requests that name no diagnosis are not limited.
+		newRequest(t, stores[0])
+		newRequest(t, stores[0])
+	})
+}

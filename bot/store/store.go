@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	"modernc.org/sqlite"               // registers "sqlite"; its Error carries the result code
 	sqlite3 "modernc.org/sqlite/lib"
@@ -179,6 +180,15 @@ func enableWAL(ctx context.Context, db *sql.DB) error {
 		case <-time.After(wait):
 		}
 	}
+}
+
+// isUniqueViolation reports whether err is a unique constraint's refusal,
+// in either dialect.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	var pe *pgconn.PgError
+	return (errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE) ||
+		(errors.As(err, &pe) && pe.Code == "23505") // unique_violation
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY or one of its extended codes.
