@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -1527,7 +1528,11 @@ func decodePercentTokens(b []byte) []byte {
 	var out []byte
 	done := 0 // b[:done] is in out already
 	for i := 0; i+2 < len(b); i++ {
-		if b[i] != '%' || !isHex(b[i+1]) || !isHex(b[i+2]) {
+		k := bytes.IndexByte(b[i:len(b)-2], '%') // vectorised: most of a log has no '%'
+		if k < 0 {
+			break
+		}
+		if i += k; !isHex(b[i+1]) || !isHex(b[i+2]) {
 			continue
 		}
 		start, end := i, i
