@@ -129,13 +129,12 @@ func TestTenants(t *testing.T) {
 	}
 }
 
-// The README's main command, end to end: 'ca-check serve' in Socket Mode
-// (the default) against the fake Slack and the fake Graph, with the
-// embedded SQLite store. A slash command is acked and answered with the
-// blocking policies, hostile names escaped; a paste in a thread of a linked
-// channel gets one threaded answer however often Slack delivers it.
-func TestServeEndToEnd(t *testing.T) {
-	g := newGraph(t)
+// startServe runs 'ca-check serve' in Socket Mode against g and a new fake
+// Slack, configured as the README says plus env, and returns once the bot
+// has connected. At cleanup it stops serve and checks that it exited 0 and
+// logged no secret and no pasted text.
+func startServe(t *testing.T, g *graphtest.Server, env map[string]string) (*slacktest.Server, *syncBuffer) {
+	t.Helper()
 	fake := slacktest.New()
 	t.Cleanup(fake.Close)
 	for k, v := range map[string]string{
@@ -144,8 +143,10 @@ func TestServeEndToEnd(t *testing.T) {
 		"CACHECK_SLACK_API_URL":   fake.APIURL,
 		"CACHECK_DB":              t.TempDir() + "/ca-check.db",
 		"CACHECK_HEALTH_ADDR":     "127.0.0.1:0",
-		"CACHECK_LOG_LEVEL":       "debug",
 	} {
+		t.Setenv(k, v)
+	}
+	for k, v := range env {
 		t.Setenv(k, v)
 	}
 	os.Unsetenv("CACHECK_HTTP_ADDR")
@@ -169,12 +170,24 @@ func TestServeEndToEnd(t *testing.T) {
 			}
 		}
 	})
-
 	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
 	defer wcancel()
 	if err := fake.WaitConnected(wctx); err != nil {
 		t.Fatalf("the bot did not open a Socket Mode connection: %v; logs:\n%s", err, logs)
 	}
+	return fake, logs
+}
+
+// The README's main command, end to end: 'ca-check serve' in Socket Mode
+// (the default) against the fake Slack and the fake Graph, with the
+// embedded SQLite store. A slash command is acked and answered with the
+// blocking policies, hostile names escaped; a paste in a thread of a linked
+// channel gets one threaded answer however often Slack delivers it.
+func TestServeEndToEnd(t *testing.T) {
+	g := newGraph(t)
+	fake, logs := startServe(t, g, map[string]string{"CACHECK_LOG_LEVEL": "debug"})
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
 
 	// At start, before any question, the bot reads the partner's GDAP
 	// relationships: the partner's token and list are warm for the first one.
