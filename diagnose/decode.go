@@ -96,24 +96,27 @@ func decodeList[T any, PT interface {
 }
 
 // checkKind refuses an item whose @odata.type names another kind of object,
-// the usual mistake being the wrong file passed to the wrong flag.
+// the usual mistake being the wrong file passed to the wrong flag; without
+// @odata.type, its properties tell (checkShape).
 func checkKind(raw json.RawMessage, want string) error {
-	var probe struct {
-		ODataType string `json:"@odata.type"`
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return errors.New("it is not a JSON object")
 	}
-	if json.Unmarshal(raw, &probe) != nil || probe.ODataType == "" {
-		if len(bytes.TrimSpace(raw)) == 0 || bytes.TrimSpace(raw)[0] != '{' {
-			return errors.New("it is not a JSON object")
-		}
-		return checkShape(raw, want)
+	var props map[string]json.RawMessage
+	if json.Unmarshal(raw, &props) != nil {
+		return nil // the decoder will say what is wrong
 	}
-	t := strings.ToLower(probe.ODataType)
+	var odataType string
+	if json.Unmarshal(props["@odata.type"], &odataType) != nil || odataType == "" {
+		return checkShape(props, want)
+	}
+	t := strings.ToLower(odataType)
 	if strings.Contains(t, strings.ToLower(want)) {
 		return nil
 	}
 	for _, k := range odataKinds {
 		if strings.Contains(t, strings.ToLower(k)) {
-			return fmt.Errorf("it is a %s", strings.TrimPrefix(probe.ODataType, "#"))
+			return fmt.Errorf("it is a %s", strings.TrimPrefix(odataType, "#"))
 		}
 	}
 	// A type this package does not know (a subtype Graph added): accept.
@@ -135,11 +138,7 @@ var kindShapes = []struct {
 
 // checkShape refuses an object without @odata.type that has properties of
 // another kind and none of its own.
-func checkShape(raw json.RawMessage, want string) error {
-	var props map[string]json.RawMessage
-	if json.Unmarshal(raw, &props) != nil {
-		return nil // the decoder will say what is wrong
-	}
+func checkShape(props map[string]json.RawMessage, want string) error {
 	var other string
 	for _, k := range kindShapes {
 		for _, p := range k.props {
