@@ -459,6 +459,13 @@ func TestApprovalRefusedAndRejectedE2E(t *testing.T) {
 	e.click(outsider, "approve_request", id)
 	e.whisper("you are not one")
 	e.click(outsider, "reject_request", id)
+	// Clicks are answered asynchronously: let the three refusals be
+	// recorded before the real rejection, whose record must come last.
+	for deadline := time.Now().Add(5 * time.Second); countOf(e.audit(id), "refused") < 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("audit %v: the outsider's Reject was not refused", e.audit(id))
+		}
+	}
 	if got := e.request0(id).State; got != store.StatePending {
 		t.Errorf("state %s after refused clicks", got)
 	}
