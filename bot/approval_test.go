@@ -889,7 +889,7 @@ func TestAuditCommand(t *testing.T) {
 	a.waitState(id, store.StateApplied)
 	a.slack.Reset()
 	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: stranger, Text: "audit contoso.com"}), time.Time{})
-	if got := a.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(got.Text(), "Only ca-check admins and the approvers") {
+	if got := a.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(got.Text(), "Only ca-check admins and that customer's approvers") || strings.Contains(got.Text(), "Contoso") {
 		t.Errorf("a stranger read the audit:\n%s", got.Text())
 	}
 	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: approver, Text: "audit contoso.com"}), time.Time{})
@@ -1307,5 +1307,87 @@ func TestApprovalRequestedOnce(t *testing.T) {
 	}
 	if dms != len(approvers) {
 		t.Errorf("%d DMs to %d approvers", dms, len(approvers))
+	}
+}
+
+// sixtyPolicies gives Contoso 60 blocking policies, more than one Slack
+// message can show.
+func sixtyPolicies(_ *bot.Config, d *fakeDiagnoser) {
+	ev := d.evidence[contosoID]
+	base := ev.Policies[0] // "Require compliant device for all users": blocks
+	pols := make([]diagnose.Policy, 60)
+	for i := range pols {
+		pols[i] = base
+		pols[i].ID = fmt.Sprintf("0b5c7f3a-6060-4a00-8000-%012d", i)
+		pols[i].DisplayName = fmt.Sprintf("Compliant device, policy %02d of sixty", i)
+	}
+	ev.Policies = pols
+	d.evidence[contosoID] = ev
+}
+
+// What an approver approves is what was shown: 60 plans do not fit one
+// Slack message, so the request comes in parts, every plan whole and in
+// order, and Approve only under the last; approving applies exactly those.
+func TestApprovalRequestShowsEveryPlan(t *testing.T) {
+	a := startApprovals(t, sixtyPolicies)
+	a.interact(a.slack.BlockAction(engineer, channel, a.answerTS, "", "", "request_approval", a.diagValue))
+	a.threadPost("Waiting for")
+	var parts []slacktest.Call
+	for _, c := range a.slack.Calls("chat.postMessage") {
+		if c.Arg("channel") == "D"+approver {
+			parts = append(parts, c)
+		}
+	}
+	if len(parts) < 2 {
+		t.Fatalf("60 plans came in %d message(s)", len(parts))
+	}
+	var id string
+	next := 0 // the next policy expected, in order
+	for i, p := range parts {
+		checkLimits(t, p)
+		text := p.Text()
+		if strings.Contains(text, "did not fit") || strings.Contains(text, "…") {
+			t.Errorf("part %d was cut:\n%s", i+1, text)
+		}
+		for next < 60 && strings.Contains(text, fmt.Sprintf("policy %02d of sixty", next)) {
+			if strings.Count(text, fmt.Sprintf("policy %02d of sixty", next)) != 1 {
+				t.Errorf("policy %02d shown more than once in part %d", next, i+1)
+			}
+			next++
+		}
+		btn, _ := p.Button("approve_request")
+		switch {
+		case i < len(parts)-1 && btn != nil:
+			t.Errorf("part %d of %d has an Approve button above plans still to come", i+1, len(parts))
+		case i == len(parts)-1 && btn == nil:
+			t.Fatalf("the last part has no Approve button:\n%s", text)
+		case i == len(parts)-1:
+			id = btn.Value
+		}
+		if !strings.Contains(text, fmt.Sprintf("Part %d of %d", i+1, len(parts))) {
+			t.Errorf("part %d does not say which part it is", i+1)
+		}
+	}
+	if next != 60 {
+		t.Fatalf("the approver was shown %d of the 60 plans, in order", next)
+	}
+	if n := strings.Count(strings.Join(texts(parts), "\n"), "*after:*"); n != 60 {
+		t.Errorf("%d before/after pairs shown, want 60", n)
+	}
+
+	a.click(approver, "approve_request", id)
+	a.waitState(id, store.StateApplied)
+	if writes, _ := a.changer.counts(); len(writes) != 60 {
+		t.Errorf("Approve wrote %d policies, want the 60 shown", len(writes))
+	}
+	// The part with the buttons is the one closed: no Approve left anywhere.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	upd, err := a.slack.WaitFor(ctx, "chat.update", func(c slacktest.Call) bool { return c.Arg("channel") == "D"+approver })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if btn, _ := upd.Button("approve_request"); btn != nil || upd.Arg("ts") == parts[0].Arg("ts") {
+		t.Errorf("the decided request still offers Approve, or the wrong part was closed (ts %s)", upd.Arg("ts"))
 	}
 }

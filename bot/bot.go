@@ -83,6 +83,8 @@ type Bot struct {
 
 	// Set once auth.test has answered; /readyz waits for it.
 	self atomic.Pointer[identity]
+	// Who may ask, as Slack said lately (access.go).
+	askers askerCache
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -93,6 +95,8 @@ type identity struct {
 	UserID string
 	BotID  string
 	TeamID string
+	// EnterpriseID is the Enterprise Grid organization, "" outside one.
+	EnterpriseID string
 }
 
 // Option changes how New builds the bot; the options exist for tests and
@@ -274,7 +278,7 @@ func (b *Bot) authenticate(ctx context.Context) error {
 	for {
 		resp, err := b.api.AuthTestContext(ctx)
 		if err == nil {
-			b.self.Store(&identity{UserID: resp.UserID, BotID: resp.BotID, TeamID: resp.TeamID})
+			b.self.Store(&identity{UserID: resp.UserID, BotID: resp.BotID, TeamID: resp.TeamID, EnterpriseID: resp.EnterpriseID})
 			b.log.Info("authenticated with Slack", "bot_user", resp.UserID, "team", resp.TeamID)
 			return nil
 		}

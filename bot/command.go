@@ -54,25 +54,14 @@ func (b *Bot) command(ctx context.Context, cmd slack.SlashCommand) *ackMessage {
 	dst := destination{Channel: cmd.ChannelID, User: cmd.UserID, ResponseURL: cmd.ResponseURL, Private: true}
 	log := b.logger(ctx)
 
-	switch strings.ToLower(word) {
+	word = strings.ToLower(word)
+	switch word {
 	case "", "help", "-h", "--help", "?":
 		b.m.commands.WithLabelValues("help").Inc()
 		return helpAck()
-	case "link":
-		b.m.commands.WithLabelValues("link").Inc()
-		query := strings.TrimSpace(rest)
-		if len(query) > maxQueryLen {
-			return ephemeral(":warning: That is too long for a tenant. Type `/ca-check link contoso.com` (a domain, a tenant ID, or the customer's name).")
-		}
-		return b.queue(ctx, "link", func(ctx context.Context) { b.link(ctx, dst, query) },
-			ackText(query == "", "Looking up this channel's link…", "Linking this channel to *"+diagnose.EscapeMrkdwn(query)+"*…"))
-	case "unlink":
-		b.m.commands.WithLabelValues("unlink").Inc()
-		return b.queue(ctx, "unlink", func(ctx context.Context) { b.unlink(ctx, dst) }, "Unlinking this channel…")
-	case "approvers":
-		b.m.commands.WithLabelValues("approvers").Inc()
-		args := strings.Fields(rest)
-		return b.queue(ctx, "approvers", func(ctx context.Context) { b.approvers(ctx, dst, args) }, "Looking up the approvers…")
+	// The audit and revert decide who may themselves: ca-check admins, the
+	// tenant's approvers (often customer admins of another workspace) and,
+	// for a revert, its requester.
 	case "audit":
 		b.m.commands.WithLabelValues("audit").Inc()
 		query := strings.TrimSpace(rest)
@@ -88,11 +77,41 @@ func (b *Bot) command(ctx context.Context, cmd slack.SlashCommand) *ackMessage {
 		}
 		return b.queue(ctx, "revert", func(ctx context.Context) { b.revert(ctx, dst, dst.User, id) }, "Reverting…")
 	}
+	// Everything else is about customers: only the partner's own people may
+	// ask. The payload alone refuses another organization's user at once;
+	// users.info and the engineer group decide in the worker.
+	who := asker{User: cmd.UserID, Team: cmd.TeamID, Enterprise: cmd.EnterpriseID}
+	if why := b.foreign(who); why != "" {
+		b.m.commands.WithLabelValues("refused").Inc()
+		b.refused(ctx, refusal{asker: who, Channel: cmd.ChannelID, Path: "command", Why: why})
+		return ephemeral(refusalText(why))
+	}
+	queue := func(name string, fn func(context.Context), ack string) *ackMessage {
+		return b.queue(ctx, name, b.asEngineer(who, dst, "command", false, fn), ack)
+	}
+
+	switch word {
+	case "link":
+		b.m.commands.WithLabelValues("link").Inc()
+		query := strings.TrimSpace(rest)
+		if len(query) > maxQueryLen {
+			return ephemeral(":warning: That is too long for a tenant. Type `/ca-check link contoso.com` (a domain, a tenant ID, or the customer's name).")
+		}
+		return queue("link", func(ctx context.Context) { b.link(ctx, dst, query) },
+			ackText(query == "", "Looking up this channel's link…", "Linking this channel to *"+diagnose.EscapeMrkdwn(query)+"*…"))
+	case "unlink":
+		b.m.commands.WithLabelValues("unlink").Inc()
+		return queue("unlink", func(ctx context.Context) { b.unlink(ctx, dst) }, "Unlinking this channel…")
+	case "approvers":
+		b.m.commands.WithLabelValues("approvers").Inc()
+		args := strings.Fields(rest)
+		return queue("approvers", func(ctx context.Context) { b.approvers(ctx, dst, args) }, "Looking up the approvers…")
+	}
 
 	if errs := diagnose.ParseErrors(text); len(errs) > 0 {
 		b.m.commands.WithLabelValues("paste").Inc()
 		log.Info("slash command", "kind", "paste", "text_len", len(text), "codes", codesOf(errs))
-		return b.queue(ctx, "paste", func(ctx context.Context) { b.answer(ctx, dst, question{Errors: errs}) },
+		return queue("paste", func(ctx context.Context) { b.answer(ctx, dst, question{Errors: errs}) },
 			fmt.Sprintf("Reading the %s you pasted…", plural(len(errs), "error", fmt.Sprintf("%d errors", len(errs)))))
 	}
 	if len(text) > maxQueryLen || strings.Count(text, "\n") > 0 {
@@ -101,7 +120,7 @@ func (b *Bot) command(ctx context.Context, cmd slack.SlashCommand) *ackMessage {
 	}
 	b.m.commands.WithLabelValues("diagnose").Inc()
 	log.Info("slash command", "kind", "diagnose", "text_len", len(text))
-	return b.queue(ctx, "diagnose", func(ctx context.Context) { b.answer(ctx, dst, question{Query: text}) },
+	return queue("diagnose", func(ctx context.Context) { b.answer(ctx, dst, question{Query: text}) },
 		"Checking *"+diagnose.EscapeMrkdwn(text)+"*…")
 }
 
@@ -204,23 +223,22 @@ func (b *Bot) unlink(ctx context.Context, dst destination) {
 }
 
 // mayLink checks that user may change a channel's link: a configured admin
-// if any are configured, and in any case a full member of the bot's own
-// workspace, not a guest or a Slack Connect user from another organisation
-// (who could otherwise point the channel's questions at another tenant).
+// if any are configured, and in any case someone who may ask (a full member
+// of the partner's workspace, not a guest or a Slack Connect user from
+// another organization, who could otherwise point the channel's questions at
+// another tenant). The asker check is the one the command passed already,
+// from the cache.
 func (b *Bot) mayLink(ctx context.Context, user string) (string, bool) {
 	if !b.cfg.isAdmin(user) {
 		return ":no_entry_sign: Only the ca-check admins can link or unlink channels. Ask one of them: " + userList(b.cfg.AdminUsers) + ".", false
 	}
-	u, err := b.api.GetUserInfoContext(ctx, user)
-	if err != nil {
-		b.apiError(ctx, "users.info", err)
-		return ":warning: I could not check who you are with Slack; please try again.", false
+	switch b.mayAsk(ctx, asker{User: user}) {
+	case "":
+		return "", true
+	case whyUnverified:
+		return refusalText(whyUnverified), false
 	}
-	self := b.identity()
-	if u.IsRestricted || u.IsUltraRestricted || u.IsBot || (self.TeamID != "" && u.TeamID != "" && u.TeamID != self.TeamID) {
-		return ":no_entry_sign: Guests and people from other organisations cannot link or unlink channels.", false
-	}
-	return "", true
+	return ":no_entry_sign: Guests and people from other organisations cannot link or unlink channels.", false
 }
 
 func userList(ids []string) string {

@@ -20,6 +20,7 @@ type Config struct {
 	SlackAPIURL     string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL, with its trailing slash (GovSlack: https://slack-gov.com/api/; tests: a local fake)"`
 	DB              string        `envconfig:"DB" default:"./ca-check.db" desc:"database: a SQLite file path, or a postgres:// URL for several replicas"`
 	AdminUsers      []string      `envconfig:"ADMIN_USERS" desc:"comma-separated Slack user IDs allowed to link and unlink channels; empty allows every member of the bot's own workspace"`
+	EngineerGroup   string        `envconfig:"ENGINEER_GROUP" desc:"a Slack user group ID (S…) whose members alone may ask ca-check about customers; empty: every full member of the bot's own workspace (never guests, other workspaces or bots)"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
 	HealthAddr      string        `envconfig:"HEALTH_ADDR" default:":8081" desc:"address of /healthz, /readyz and /metrics (may equal HTTP_ADDR); ca-check healthcheck GETs /healthz here"`
 	Workers         int           `envconfig:"WORKERS" default:"8" desc:"diagnoses run at the same time; more requests wait in a queue of 32 per worker"`
@@ -126,6 +127,9 @@ func (c Config) Validate() error {
 			add("CACHECK_ADMIN_USERS: %q is not a Slack user ID (U… or W…; copy it from the user's profile)", u)
 		}
 	}
+	if c.EngineerGroup != "" && !isGroupID(c.EngineerGroup) {
+		add("CACHECK_ENGINEER_GROUP: %q is not a Slack user group ID (S…; copy it from the group's page, or leave it empty)", c.EngineerGroup)
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		add("CACHECK_LOG_LEVEL: %v", err)
 	}
@@ -158,10 +162,16 @@ func checkAddr(addr string) error {
 }
 
 func isUserID(s string) bool {
-	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
-		return false
-	}
-	for _, r := range s[1:] {
+	return len(s) >= 3 && (s[0] == 'U' || s[0] == 'W') && slackID(s[1:])
+}
+
+func isGroupID(s string) bool {
+	return len(s) >= 3 && s[0] == 'S' && slackID(s[1:])
+}
+
+// slackID reports whether s is made of Slack ID characters.
+func slackID(s string) bool {
+	for _, r := range s {
 		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
 			return false
 		}

@@ -26,7 +26,10 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent) bool {
 		if !b.wantMessage(inner) {
 			return true
 		}
-		return b.pool.submit(ctx, "message", func(ctx context.Context) { b.onMessage(ctx, eventID, inner) })
+		// A paste from someone who may not ask gets no answer at all.
+		who := asker{User: inner.User, Team: inner.UserTeam}
+		dst := destination{Channel: inner.Channel, User: inner.User}
+		return b.pool.submit(ctx, "message", b.asEngineer(who, dst, "paste", true, func(ctx context.Context) { b.onMessage(ctx, eventID, inner) }))
 	case *slackevents.AppMentionEvent:
 		if inner.BotID != "" || inner.User == "" || inner.User == b.identity().UserID {
 			return true
@@ -79,7 +82,22 @@ func (b *Bot) onMention(ctx context.Context, eventID string, m *slackevents.AppM
 	text := strings.TrimSpace(unlinkText(mentionRE.ReplaceAllString(m.Text, " ")))
 	thread := threadOf(m.TimeStamp, m.ThreadTimeStamp)
 	b.m.commands.WithLabelValues("mention").Inc()
-	if errs := diagnose.ParseErrors(text); len(errs) > 0 {
+	errs := diagnose.ParseErrors(text)
+	// Someone who may not ask hears one private line for a question, and
+	// nothing for a paste (as without the mention).
+	who := asker{User: m.User, Team: m.UserTeam}
+	if why := b.mayAsk(ctx, who); why != "" {
+		path := "mention"
+		if len(errs) > 0 {
+			path = "paste"
+		}
+		b.refused(ctx, refusal{asker: who, Channel: m.Channel, Path: path, Why: why})
+		if len(errs) == 0 && b.claim(ctx, "msg:"+m.Channel+":"+m.TimeStamp, "message") {
+			b.say(ctx, destination{Channel: m.Channel, ThreadTS: thread, User: m.User, Private: true}, refusalText(why))
+		}
+		return
+	}
+	if len(errs) > 0 {
 		b.logger(ctx).Info("error pasted with a mention", "channel", m.Channel, "text_len", len(text), "codes", codesOf(errs))
 		b.answerPaste(ctx, eventID, m.Channel, m.User, m.TimeStamp, thread, errs)
 		return

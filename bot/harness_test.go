@@ -42,6 +42,10 @@ type fakeDiagnoser struct {
 	customers []diagnose.Relationship
 	delay     time.Duration
 	diagnoses atomic.Int64
+	// Graph reads the bot asked for, besides Diagnose: tests of who may
+	// ask check that an outsider caused none.
+	resolves atomic.Int64
+	listings atomic.Int64
 
 	// override is each policy's excludeGuestsOrExternalUsers as changed
 	// since the fixture (by an approval, or by "someone" in a test).
@@ -131,6 +135,7 @@ func newFakeDiagnoser(t testing.TB) *fakeDiagnoser {
 }
 
 func (f *fakeDiagnoser) ResolveTenant(ctx context.Context, query string) (diagnose.Tenant, error) {
+	f.resolves.Add(1)
 	q := strings.ToLower(strings.TrimSpace(query))
 	for _, t := range f.tenants {
 		if q == t.ID || q == t.DefaultDomain || q == strings.ToLower(t.DisplayName) {
@@ -163,6 +168,7 @@ func (f *fakeDiagnoser) Diagnose(ctx context.Context, tenantID string, sc diagno
 }
 
 func (f *fakeDiagnoser) Customers(ctx context.Context) ([]diagnose.Relationship, error) {
+	f.listings.Add(1)
 	return f.customers, nil
 }
 

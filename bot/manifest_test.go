@@ -26,6 +26,7 @@ var (
 		"conversations.open":        "im:write", // approval requests by DM
 		"views.open":                "",         // the Reject form
 		"users.info":                "users:read",
+		"usergroups.users.list":     "usergroups:read", // CACHECK_ENGINEER_GROUP
 		"views.publish":             "",
 		slacktest.MethodResponseURL: "", // response URLs need no token
 	}

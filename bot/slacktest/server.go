@@ -47,18 +47,21 @@ type Server struct {
 
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced whenever calls change
-	calls    []Call
-	seq      int
-	fail     map[string][]string // method → queued Slack error codes
-	outside  map[string]bool     // channels the bot is not a member of
-	users    map[string]slack.User
-	latency  map[string]time.Duration
-	sock     *socket
-	sockWait chan struct{} // closed when a socket connects
-	acks     map[string]chan json.RawMessage
-	envSeq   int
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever calls change
+	calls   []Call
+	seq     int
+	fail    map[string][]string // method → queued Slack error codes
+	outside map[string]bool     // channels the bot is not a member of
+	users   map[string]slack.User
+	groups  map[string][]string // user group ID → members
+	// enterprise is the Enterprise Grid organization auth.test names.
+	enterprise string
+	latency    map[string]time.Duration
+	sock       *socket
+	sockWait   chan struct{} // closed when a socket connects
+	acks       map[string]chan json.RawMessage
+	envSeq     int
 	// PingInterval is how often the fake pings Socket Mode clients; slack-go
 	// reconnects when no ping arrives within its own interval (30 s).
 	pingInterval time.Duration
@@ -71,6 +74,7 @@ func New() *Server {
 		fail:         map[string][]string{},
 		outside:      map[string]bool{},
 		users:        map[string]slack.User{},
+		groups:       map[string][]string{},
 		latency:      map[string]time.Duration{},
 		sockWait:     make(chan struct{}),
 		acks:         map[string]chan json.RawMessage{},
@@ -137,6 +141,21 @@ func (s *Server) AddUser(u slack.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users[u.ID] = u
+}
+
+// SetUserGroup makes usergroups.users.list answer members for group.
+func (s *Server) SetUserGroup(group string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[group] = members
+}
+
+// SetEnterprise makes auth.test say the bot is installed in an Enterprise
+// Grid organization.
+func (s *Server) SetEnterprise(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enterprise = id
 }
 
 // Reset forgets the recorded calls.
@@ -273,6 +292,11 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 		ok["team_id"] = TeamID
 		ok["user_id"] = BotUserID
 		ok["bot_id"] = BotID
+		s.mu.Lock()
+		if s.enterprise != "" {
+			ok["enterprise_id"] = s.enterprise
+		}
+		s.mu.Unlock()
 	case "chat.postMessage":
 		ts := s.nextTS()
 		ok["channel"] = c.Args.Get("channel")
@@ -298,6 +322,14 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 			u = slack.User{ID: id, Name: strings.ToLower(id), TeamID: TeamID, RealName: "User " + id}
 		}
 		ok["user"] = u
+	case "usergroups.users.list":
+		s.mu.Lock()
+		members, known := s.groups[c.Args.Get("usergroup")]
+		s.mu.Unlock()
+		if !known {
+			return map[string]any{"ok": false, "error": "no_such_subteam"}
+		}
+		ok["users"] = members
 	case "apps.connections.open":
 		ok["url"] = "ws" + strings.TrimPrefix(s.URL, "http") + "/socket"
 	}
