@@ -35,6 +35,13 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent) bool {
 			return true
 		}
 		return b.pool.submit(ctx, "mention", func(ctx context.Context) { b.onMention(ctx, eventID, inner) })
+	case *slackevents.FileSharedEvent:
+		if inner.UserID == "" || inner.UserID == b.identity().UserID {
+			return true
+		}
+		who := asker{User: inner.UserID}
+		dst := destination{Channel: inner.ChannelID, User: inner.UserID}
+		return b.pool.submit(ctx, "file", b.asEngineer(who, dst, "paste", true, func(ctx context.Context) { b.onFileShared(ctx, eventID, inner) }))
 	case *slackevents.AppHomeOpenedEvent:
 		if inner.Tab != "home" {
 			return true
@@ -52,11 +59,12 @@ func (b *Bot) wantMessage(m *slackevents.MessageEvent) bool {
 		return false
 	}
 	switch m.SubType {
-	case "", "thread_broadcast", "file_share":
-	default:
-		return false
+	case "", "thread_broadcast":
+		return mayHoldCode(m.Text)
+	case "file_share":
+		return mayHoldPaste(m)
 	}
-	return mayHoldCode(m.Text)
+	return false
 }
 
 // mayHoldCode is a cheap pre-filter for ParseErrors: every form of error it
@@ -67,12 +75,30 @@ func mayHoldCode(text string) bool {
 }
 
 func (b *Bot) onMessage(ctx context.Context, eventID string, m *slackevents.MessageEvent) {
-	errs := diagnose.ParseErrors(m.Text)
+	text := m.Text
+	var problems []string
+	files := filesOf(m)
+	if len(files) > 0 {
+		var content string
+		content, problems = b.readFiles(ctx, files)
+		text += content
+	}
+	errs := diagnose.ParseErrors(text)
 	if len(errs) == 0 {
+		// A file that may have held the error but could not be read is
+		// said in the thread, once.
+		if len(problems) > 0 && b.claim(ctx, "msg:"+m.Channel+":"+m.TimeStamp, "message") {
+			b.say(ctx, destination{Channel: m.Channel, ThreadTS: threadOf(m.TimeStamp, m.ThreadTimeStamp), User: m.User},
+				":page_facing_up: "+strings.Join(problems, "\n"))
+		}
 		return
 	}
-	b.m.commands.WithLabelValues("thread").Inc()
-	b.logger(ctx).Info("error pasted", "channel", m.Channel, "channel_type", m.ChannelType, "text_len", len(m.Text), "codes", codesOf(errs))
+	kind := "thread"
+	if len(files) > 0 {
+		kind = "file"
+	}
+	b.m.commands.WithLabelValues(kind).Inc()
+	b.logger(ctx).Info("error pasted", "channel", m.Channel, "channel_type", m.ChannelType, "text_len", len(text), "files", len(files), "codes", codesOf(errs))
 	b.answerPaste(ctx, eventID, m.Channel, m.User, m.TimeStamp, threadOf(m.TimeStamp, m.ThreadTimeStamp), errs)
 }
 

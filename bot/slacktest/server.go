@@ -37,6 +37,10 @@ const (
 // MethodResponseURL is the Method of calls recorded at a response_url.
 const MethodResponseURL = "response_url"
 
+// MethodFileDownload is the Method of calls recorded at a file's
+// url_private_download; Args "file" is the file's ID.
+const MethodFileDownload = "file_download"
+
 // Server is a fake Slack Web API and Socket Mode endpoint.
 type Server struct {
 	// URL is the server's base URL, without a trailing slash.
@@ -55,6 +59,7 @@ type Server struct {
 	outside map[string]bool     // channels the bot is not a member of
 	users   map[string]slack.User
 	groups  map[string][]string // user group ID → members
+	files   map[string]storedFile
 	// enterprise is the Enterprise Grid organization auth.test names.
 	enterprise string
 	latency    map[string]time.Duration
@@ -75,6 +80,7 @@ func New() *Server {
 		outside:      map[string]bool{},
 		users:        map[string]slack.User{},
 		groups:       map[string][]string{},
+		files:        map[string]storedFile{},
 		latency:      map[string]time.Duration{},
 		sockWait:     make(chan struct{}),
 		acks:         map[string]chan json.RawMessage{},
@@ -85,6 +91,7 @@ func New() *Server {
 	mux.HandleFunc("GET /api/{method}", s.serveAPI)
 	mux.HandleFunc("POST /response/{id}", s.serveResponseURL)
 	mux.HandleFunc("GET /socket", s.serveSocket)
+	mux.HandleFunc("GET /files/{id}", s.serveFile)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	s.APIURL = s.srv.URL + "/api/"
@@ -148,6 +155,53 @@ func (s *Server) SetUserGroup(group string, members ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.groups[group] = members
+}
+
+type storedFile struct {
+	info    slack.File
+	content []byte
+}
+
+// AddFile stores a file for files.info and its download, and returns it as
+// a message event or files.info shows it: url_private_download pointing at
+// the fake, Size set from content unless f.Size is set (a file that lies
+// about its size).
+func (s *Server) AddFile(f slack.File, content []byte) slack.File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.URLPrivate = s.URL + "/files/" + url.PathEscape(f.ID)
+	f.URLPrivateDownload = f.URLPrivate + "?download=1"
+	if f.Size == 0 {
+		f.Size = len(content)
+	}
+	s.files[f.ID] = storedFile{info: f, content: content}
+	return f
+}
+
+// SetFileShare records that file id was shared in channel by the message at
+// ts (in thread threadTS, "" for a top-level message), as files.info's
+// shares say.
+func (s *Server) SetFileShare(id, channel, ts, threadTS string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.files[id]
+	f.info.Shares.Public = map[string][]slack.ShareFileInfo{channel: {{Ts: ts, ThreadTs: threadTS}}}
+	s.files[id] = f
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c := Call{Method: MethodFileDownload, Args: url.Values{"file": {id}}, Token: bearer(r.Header.Get("Authorization"))}
+	s.record(c)
+	s.mu.Lock()
+	f, ok := s.files[id]
+	s.mu.Unlock()
+	if !ok || c.Token == "" {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(f.content)
 }
 
 // SetEnterprise makes auth.test say the bot is installed in an Enterprise
@@ -322,6 +376,14 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 			u = slack.User{ID: id, Name: strings.ToLower(id), TeamID: TeamID, RealName: "User " + id}
 		}
 		ok["user"] = u
+	case "files.info":
+		s.mu.Lock()
+		f, known := s.files[c.Args.Get("file")]
+		s.mu.Unlock()
+		if !known {
+			return map[string]any{"ok": false, "error": "file_not_found"}
+		}
+		ok["file"] = f.info
 	case "usergroups.users.list":
 		s.mu.Lock()
 		members, known := s.groups[c.Args.Get("usergroup")]
