@@ -1070,3 +1070,48 @@ func fixtureAt(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// TestApplyKeepsUnmodelledUsersProperties: a users property that Graph has
+// and diagnose does not model survives the write (the users condition is
+// sent whole), and the body sent is the one the guide shows.
+func TestApplyKeepsUnmodelledUsersProperties(t *testing.T) {
+	s := newFake(t)
+	extra := map[string]any{"mode": "exclude", "ids": []any{"d7c1a2b3-0000-4000-8000-000000000001"}}
+	s.Update(customerID, func(ten *graphtest.Tenant) {
+		for _, p := range ten.Policies {
+			if p["id"] == polCompliant {
+				p["conditions"].(map[string]any)["users"].(map[string]any)["excludeAgentIdentities"] = extra
+			}
+		}
+	})
+	c := newClient(t, s, nil)
+	d, err := c.Diagnose(context.Background(), customerID, scenario())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown json.RawMessage
+	var plan diagnose.Plan
+	for _, r := range d.Policies {
+		if r.ID == polCompliant {
+			shown, plan = r.Patch, *r.Plan
+		}
+	}
+	s.ResetLog()
+	if _, err := c.Apply(context.Background(), customerID, plan); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.GraphRequests("PATCH", "")[0].Body
+	if !bytes.Equal(sent, shown) {
+		t.Errorf("PATCH body\n%s\nis not the body the diagnosis shows\n%s", sent, shown)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(sent, &body); err != nil {
+		t.Fatal(err)
+	}
+	if got := users(t, body)["excludeAgentIdentities"]; !reflect.DeepEqual(got, extra) {
+		t.Errorf("PATCH users.excludeAgentIdentities = %v, want %v as read", got, extra)
+	}
+	if got := users(t, s.Policy(customerID, polCompliant))["excludeAgentIdentities"]; !reflect.DeepEqual(got, extra) {
+		t.Errorf("stored users.excludeAgentIdentities = %v after the write, want %v", got, extra)
+	}
+}
