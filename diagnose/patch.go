@@ -50,20 +50,25 @@ func PatchBody(pol *Policy, excl *GuestsOrExternalUsers) (json.RawMessage, error
 // IsTheFix reports whether after is what PlanFix makes of the exclusion
 // current for the partner, and nothing more: current's types with
 // serviceProvider added, and
-//   - with no exclusion before, the partner tenant alone;
+//   - with no exclusion before, the partner tenant alone, or all tenants
+//     when allTenants says the deployment is configured so (never by
+//     default: the fix ca-check writes names the partner);
 //   - an existing "all tenants" exclusion left so;
 //   - an enumerated list with the partner tenant added.
 //
 // A plan travels through a database and an approval before it is written;
 // graphclient checks it with this just before the PATCH, so that a damaged
 // or forged plan widens or narrows nothing in a customer's tenant.
-func IsTheFix(current, after *GuestsOrExternalUsers, partnerTenantID string) bool {
+func IsTheFix(current, after *GuestsOrExternalUsers, partnerTenantID string, allTenants bool) bool {
 	if after == nil || !sameSet(after.Types(), append(current.Types(), TypeServiceProvider)) {
 		return false
 	}
 	switch {
 	case len(current.Types()) == 0:
-		return after.AllTenants() || sameSet(after.ExternalTenants.Members, []string{partnerTenantID})
+		if after.AllTenants() {
+			return allTenants
+		}
+		return sameSet(after.ExternalTenants.Members, []string{partnerTenantID})
 	case current.AllTenants():
 		return after.AllTenants()
 	default:

@@ -233,17 +233,33 @@ func TestIsTheFix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := IsTheFix(tt.current, tt.after, testPartner); got != tt.want {
+			if got := IsTheFix(tt.current, tt.after, testPartner, false); got != tt.want {
 				t.Errorf("IsTheFix = %v, want %v", got, tt.want)
 			}
+			// The option widens one case only: none → all tenants.
+			if got := IsTheFix(tt.current, tt.after, testPartner, true); got != tt.want {
+				t.Errorf("IsTheFix with all tenants allowed = %v, want %v", got, tt.want)
+			}
 		})
+	}
+	// With no exclusion yet, "all tenants" is the fix only where the
+	// deployment chose it.
+	for _, current := range []*GuestsOrExternalUsers{nil, enum("", other)} {
+		if IsTheFix(current, all("serviceProvider"), testPartner, false) {
+			t.Errorf("from %+v: all tenants accepted without the option", current)
+		}
+		if !IsTheFix(current, all("serviceProvider"), testPartner, true) {
+			t.Errorf("from %+v: all tenants refused with the option", current)
+		}
 	}
 	// Every plan PlanFix makes passes.
 	for _, before := range []*GuestsOrExternalUsers{nil, enum("", other), all("internalGuest"), enum("b2bCollaborationGuest", other), enum("serviceProvider", other)} {
 		pol := &Policy{ID: "p", State: StateEnabled, Conditions: Conditions{Users: &UsersCondition{IncludeUsers: []string{"All"}, ExcludeGuestsOrExternalUsers: before}}}
-		plan := PlanFix(pol, partnerUpper, false)
-		if !IsTheFix(before, plan.After, testPartner) {
-			t.Errorf("PlanFix's own plan from %+v is refused: %+v", before, plan.After)
+		for _, allTenants := range []bool{false, true} {
+			plan := PlanFix(pol, partnerUpper, allTenants)
+			if !IsTheFix(before, plan.After, testPartner, allTenants) {
+				t.Errorf("PlanFix's own plan from %+v (all tenants %v) is refused: %+v", before, allTenants, plan.After)
+			}
 		}
 	}
 }

@@ -78,7 +78,11 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 	}
 	// The plan travelled through the database and the approval; what is
 	// written must still be the fix of DESIGN.md and nothing more.
-	if !diagnose.IsTheFix(current, plan.After, partner) {
+	if !diagnose.IsTheFix(current, plan.After, partner, c.cfg.AllTenantsFix) {
+		if len(current.Types()) == 0 && plan.After.AllTenants() {
+			return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q excludes service provider users of every tenant, not the partner's alone, and this deployment is not configured for that (CACHECK_ALL_TENANTS_FIX); nothing was written",
+				label(fresh, plan.PolicyID))
+		}
 		return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q changes its exclusion beyond adding the partner's service provider users (%s → %s); nothing was written",
 			label(fresh, plan.PolicyID), diagnose.DescribeExclusion(current), diagnose.DescribeExclusion(plan.After))
 	}
