@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -66,8 +67,9 @@ type PolicyResult struct {
 	// Confirmed is set when a sign-in log entry shows this policy failed
 	// the partner's sign-in (for report-only: would have).
 	Confirmed bool `json:"confirmed,omitempty"`
-	// Patch is the Graph PATCH body that fixes a blocking policy.
-	Patch *Patch `json:"patch,omitempty"`
+	// Patch is the Graph PATCH body that fixes a blocking policy
+	// (PatchBody of the policy and its plan).
+	Patch json.RawMessage `json:"patch,omitempty"`
 	// Widens says what the patch excludes beyond the partner's service
 	// provider users.
 	Widens []string `json:"widens,omitempty"`
@@ -115,7 +117,14 @@ func Evaluate(ev Evidence, sc Scenario) *Diagnosis {
 		r.Plan = &plan
 		r.Widens = plan.Widens
 		if !plan.NoChange {
-			r.Patch = plan.Patch()
+			body, err := PatchBody(r.Policy, plan.After)
+			if err != nil {
+				// A policy decoded from JSON always encodes again; one
+				// that does not gets no body rather than a wrong one.
+				r.Reasons = append(r.Reasons, "fix: the PATCH body could not be built: "+err.Error())
+				continue
+			}
+			r.Patch = body
 		}
 	}
 	d.Verdict = d.verdict()

@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -459,12 +460,13 @@ func isBidiControl(r rune) bool {
 // < > & and control characters; a backtick (which could end a code span or
 // fence) and the bidirectional controls are escaped too. All of these are
 // valid JSON escapes, so the body Graph receives means the same.
-func patchJSON(p *Patch) string {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		// A Patch holds strings and slices only; this cannot happen.
+func patchJSON(p json.RawMessage) string {
+	var ind bytes.Buffer
+	if err := json.Indent(&ind, p, "", "  "); err != nil {
+		// PatchBody made it with encoding/json; this cannot happen.
 		return "{}"
 	}
+	b := ind.Bytes()
 	var sb strings.Builder
 	for _, r := range string(b) {
 		if r == '`' || isBidiControl(r) {

@@ -31,6 +31,7 @@ type Config struct {
 	GraphTimeout   time.Duration `envconfig:"GRAPH_TIMEOUT" default:"20s" desc:"Deadline of one Graph call, retries included."`
 	MaxRetries     int           `envconfig:"GRAPH_MAX_RETRIES" default:"3" desc:"Retries of a Graph call that was throttled (429) or found Graph unavailable (503), and of a read that failed (500, 502, 504, connection error, timeout), honouring Retry-After within GRAPH_TIMEOUT; 0 disables them."`
 	SignInLookback time.Duration `envconfig:"SIGNIN_LOOKBACK" default:"24h" desc:"Without a correlation ID, how far back to look for the partner's failed sign-ins."`
+	AllTenantsFix  bool          `envconfig:"ALL_TENANTS_FIX" default:"false" desc:"For a policy with no guest or external user exclusion yet, exclude service provider users of every tenant instead of the partner's alone. Off by default (least privilege); a plan that does so is refused at write time unless this is set."`
 }
 
 // String shows the configuration with its secrets redacted, so that a
