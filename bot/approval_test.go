@@ -2,6 +2,7 @@ package bot_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -1089,6 +1090,80 @@ func TestApprovalRevertAgain(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A revert attempt whose audit record could not be written (the database
+// refused it) wrote nothing and does not hold the change: the next click
+// reverts it, instead of "already being reverted" until the claims expire.
+func TestApprovalRevertAfterFailedAudit(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	plans := plansOf(t, a.state(id))
+
+	db, err := sql.Open("sqlite", a.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER test_audit_fails BEFORE INSERT ON audit_log WHEN NEW.action = 'reverting'
+		BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`); err != nil {
+		t.Fatal(err)
+	}
+	a.click(engineer, "revert_request", id)
+	a.whisperTo("Something went wrong on my side")
+	if _, reverts := a.changer.counts(); len(reverts) != 0 {
+		t.Errorf("reverted %v without an audit record of the intent", reverts)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER test_audit_fails`); err != nil {
+		t.Fatal(err)
+	}
+
+	a.click(engineer, "revert_request", id)
+	a.threadPost("reverted request")
+	a.waitState(id, store.StateReverted)
+	_, reverts := a.changer.counts()
+	for _, p := range plans {
+		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) || reverts[p.PolicyID] != 1 {
+			t.Errorf("policy %s is %s after %d reverts, want its before-image after one", p.DisplayName, diagnose.DescribeExclusion(got), reverts[p.PolicyID])
+		}
+	}
+	if got := a.slack.Calls(slacktest.MethodResponseURL); slices.ContainsFunc(texts(got), func(s string) bool { return strings.Contains(s, "already being reverted") }) {
+		t.Errorf("a click was told the change is already being reverted: %v", texts(got))
+	}
+}
+
+// A process that died after claiming a revert attempt and before recording
+// it (as ca-check did before the claim and its record shared a
+// transaction) holds the change only while it might still be running:
+// after that, like a dead attempt that did record its intent, the next
+// click reverts.
+func TestApprovalRevertAfterStaleClaim(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	plans := plansOf(t, a.state(id))
+
+	if first, err := a.store.Claim(context.Background(), "revert:"+id+":0", a.clock.Now()); err != nil || !first {
+		t.Fatalf("the dead process's claim: %v, %v", first, err)
+	}
+	a.click(engineer, "revert_request", id)
+	a.whisperTo("already being reverted")
+	a.clock.Advance(6 * time.Minute)
+
+	a.click(engineer, "revert_request", id)
+	a.threadPost("reverted request")
+	a.waitState(id, store.StateReverted)
+	for _, p := range plans {
+		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
+			t.Errorf("policy %s is %s, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
+		}
 	}
 }
 

@@ -41,6 +41,7 @@ type Store interface {
 	ChannelLink(ctx context.Context, channelID string) (store.Link, error)
 	Links(ctx context.Context) ([]store.Link, error)
 	Claim(ctx context.Context, key string, now time.Time) (first bool, err error)
+	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a store.AuditRecord) (first bool, err error)
 	PruneClaims(ctx context.Context, before time.Time) (int64, error)
 	SaveDiagnosis(ctx context.Context, r store.DiagnosisRecord) (int64, error)
 	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
