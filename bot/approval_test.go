@@ -1350,6 +1350,35 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 	}
 }
 
+// A settlement left unreported longer than a day ago is not reported now:
+// its thread has moved on (the sweep looks at the last day's changes only).
+func TestApprovalNoLateReportAfterADay(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	ctx := context.Background()
+	then := a.clock.Now()
+	for _, tr := range []store.Transition{
+		{From: store.StatePending, To: store.StateApproved, By: approver, At: then},
+		{From: store.StateApproved, To: store.StateApplying, By: approver, At: then},
+		{From: store.StateApplying, To: store.StateFailed, By: approver, At: then, Result: []byte(`[]`), Detail: []byte(`{"reportDue":true}`)},
+	} {
+		if _, err := a.store.Transition(ctx, id, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.clock.Advance(25 * time.Hour)
+	time.Sleep(200 * time.Millisecond) // ten sweeps
+	a.settle()
+	if got := a.auditActions(id); slices.Contains(got, "reported") {
+		t.Errorf("reported a day late: %v", got)
+	}
+	for _, c := range a.slack.Calls("chat.postMessage") {
+		if strings.Contains(c.Text(), "stopped before it reported") {
+			t.Errorf("late report: %s", c.Text())
+		}
+	}
+}
+
 // Ten engineers clicking Request approval on one answer at once: one
 // request, one DM per approver; the others are told it is waiting.
 func TestApprovalRequestedOnce(t *testing.T) {

@@ -56,6 +56,7 @@ type Store interface {
 	Request(ctx context.Context, id string) (store.Request, error)
 	Transition(ctx context.Context, id string, t store.Transition) (store.Request, error)
 	Requests(ctx context.Context, states ...store.State) ([]store.Request, error)
+	RequestsChanged(ctx context.Context, since, until time.Time, states ...store.State) ([]store.Request, error)
 	PendingFor(ctx context.Context, tenantID string) ([]store.Request, error)
 	ExpireRequests(ctx context.Context, now time.Time) ([]store.Request, error)
 	AppendAudit(ctx context.Context, a store.AuditRecord) error

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -56,4 +57,60 @@ func BenchmarkTransition(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRequestsChanged: the approval sweep's look at the last day's
+// settled requests, in a database holding a year of settled requests (100
+// a day) besides: with the index on updated_at it reads the last day's
+// alone. BenchmarkRequestsSettled is the same look as it was, reading every
+// settled request.
+func BenchmarkRequestsChanged(b *testing.B) {
+	s, now := settledYear(b)
+	ctx := context.Background()
+	for b.Loop() {
+		rs, err := s.RequestsChanged(ctx, now.Add(-24*time.Hour), now, StateApplied, StateFailed, StateSuperseded)
+		if err != nil || len(rs) != 100 {
+			b.Fatalf("%d requests, %v", len(rs), err)
+		}
+	}
+}
+
+func BenchmarkRequestsSettled(b *testing.B) {
+	s, _ := settledYear(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.Requests(ctx, StateApplied, StateFailed, StateSuperseded); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// settledYear fills a store with 365 days of 100 superseded requests a
+// day, each settled a minute after it was made, and returns the time
+// just after the last.
+func settledYear(b *testing.B) (*Store, time.Time) {
+	b.Helper()
+	s := benchStore(b)
+	ctx := context.Background()
+	const days, perDay = 365, 100
+	start := t0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for i := range days * perDay {
+			id, _ := NewRequestID()
+			at := start.Add(time.Duration(i) * 24 * time.Hour / perDay)
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO requests (id, tenant_id, tenant_name, requested_by, channel_id, thread_ts, state, plans, reason,
+					created_at, expires_at, updated_at, decided_by, version)
+				VALUES (?, 'tenant-a', 'Contoso', 'UENG', 'C1', '1.2', ?, ?, '', ?, ?, ?, 'UADMIN', 2)`,
+				id, string(StateSuperseded), []byte(`[{"policyId":"p1","displayName":"Block everything outside the office"}]`),
+				s.d.timeArg(at), s.d.timeArg(at.Add(24*time.Hour)), s.d.timeArg(at.Add(time.Minute))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, start.Add(days * 24 * time.Hour)
 }
