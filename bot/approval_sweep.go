@@ -18,23 +18,6 @@ import (
 // failed without them.
 const reconcileGiveUp = time.Hour
 
-// sweepApprovals closes expired requests and reconciles interrupted ones, at
-// start and then every sweepEvery, until ctx ends.
-func (b *Bot) sweepApprovals(ctx context.Context) {
-	t := time.NewTicker(b.sweepEvery)
-	defer t.Stop()
-	for {
-		b.expire(ctx)
-		b.reconcile(ctx)
-		b.reportLate(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // expire closes every pending request past its deadline and tells its
 // thread and its approvers. The store hands each expired request to exactly
 // one replica.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1376,6 +1378,108 @@ func TestApprovalNoLateReportAfterADay(t *testing.T) {
 		if strings.Contains(c.Text(), "stopped before it reported") {
 			t.Errorf("late report: %s", c.Text())
 		}
+	}
+}
+
+// Diagnoses older than CACHECK_RETENTION are deleted by the sweep: an old
+// answer's buttons ask for a fresh diagnosis. A diagnosis that an open
+// approval request points at stays until the request settles, so the
+// request is approved and applied as usual; once it is, the diagnosis goes
+// too, and the request can still be reverted.
+func TestDiagnosesPastRetention(t *testing.T) {
+	a := startApprovals(t, func(c *bot.Config, _ *fakeDiagnoser) { c.Retention, c.ApprovalTTL = 48*time.Hour, 72*time.Hour })
+	ctx := context.Background()
+	id, _ := a.request()
+	a.command("contoso.com")
+	second := a.waitPost(func(c slacktest.Call) bool {
+		b, _ := c.Button("show_guide")
+		return b != nil && b.Value != a.diagValue
+	})
+	guide, _ := second.Button("show_guide")
+	diagID := func(v string) int64 {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("button value %q: %v", v, err)
+		}
+		return n
+	}
+	requested, unrequested := diagID(a.diagValue), diagID(guide.Value)
+	gone := func(id int64) bool {
+		_, err := a.store.Diagnosis(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err != nil
+	}
+	waitGone := func(id int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !gone(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("diagnosis %d not pruned", id)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	a.clock.Advance(47 * time.Hour)
+	time.Sleep(100 * time.Millisecond) // sweeps
+	if gone(requested) || gone(unrequested) {
+		t.Fatal("a diagnosis was pruned within the retention")
+	}
+	a.clock.Advance(2 * time.Hour)
+	waitGone(unrequested)
+	if gone(requested) {
+		t.Fatal("the diagnosis of a pending request was pruned")
+	}
+	a.interact(a.slack.BlockAction(engineer, channel, "1700000000.000002", "", "", "show_guide", guide.Value))
+	a.whisperTo("I no longer have that diagnosis")
+
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	waitGone(requested)
+	if r := a.state(id); r.State != store.StateApplied || r.DiagnosisID != 0 {
+		t.Errorf("request after its diagnosis was pruned: %s, diagnosis %d", r.State, r.DiagnosisID)
+	}
+	a.click(engineer, "revert_request", id)
+	a.threadPost("reverted request")
+	a.waitState(id, store.StateReverted)
+	if got := a.auditActions(id); !slices.Contains(got, "requested") || !slices.Contains(got, "applied") {
+		t.Errorf("audit after pruning: %v", got)
+	}
+}
+
+// Without approvals configured, diagnoses are pruned all the same.
+func TestDiagnosesPastRetentionWithoutApprovals(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	h := launch(t, nil, nil, []bot.Option{bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)})
+	h.command("contoso.com")
+	answer := h.wait(1, "chat.postMessage")[0]
+	btn, _ := answer.Button("show_guide")
+	if btn == nil {
+		t.Fatal("no Show guide button")
+	}
+	id, err := strconv.ParseInt(btn.Value, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(90*24*time.Hour - time.Minute) // the default retention, nearly
+	time.Sleep(100 * time.Millisecond)         // sweeps
+	if _, err := h.store.Diagnosis(context.Background(), id); err != nil {
+		t.Fatalf("diagnosis within the retention: %v", err)
+	}
+	clk.Advance(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := h.store.Diagnosis(context.Background(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("diagnosis %d past the retention: %v", id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

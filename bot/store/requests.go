@@ -434,15 +434,31 @@ func stateIn(states []State) (string, []any, error) {
 	if len(states) == 0 {
 		return "", nil, nil
 	}
-	marks := make([]string, len(states))
+	marks, args, err := stateList(states)
+	if err != nil {
+		return "", nil, err
+	}
+	return ` AND state IN (` + marks + `)`, args, nil
+}
+
+// stateList is "?, ?, …" for states, with its arguments.
+func stateList(states []State) (string, []any, error) {
 	args := make([]any, len(states))
 	for i, st := range states {
 		if !st.Valid() {
 			return "", nil, fmt.Errorf("%w: unknown state %q", ErrInvalid, st)
 		}
-		marks[i], args[i] = "?", string(st)
+		args[i] = string(st)
 	}
-	return ` AND state IN (` + strings.Join(marks, ", ") + `)`, args, nil
+	return placeholders(len(states)), args, nil
+}
+
+// placeholders is n comma-separated ?.
+func placeholders(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strings.Repeat(", ?", n)[2:]
 }
 
 // PendingFor returns the tenant's pending requests, oldest first. A request

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -365,6 +366,113 @@ func TestDiagnoses(t *testing.T) {
 		}
 		if recent[0].Result != nil {
 			t.Errorf("a nil Result came back as %q", recent[0].Result)
+		}
+	})
+}
+
+// PruneDiagnoses deletes the diagnoses made before the cutoff, except
+// those an open request (one that may still be applied, which re-plans from
+// its diagnosis) points at. A settled request loses only its pointer; its
+// audit records stay.
+func TestPruneDiagnoses(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		cutoff := t0.Add(90 * 24 * time.Hour)
+		save := func(at time.Time) int64 {
+			id, err := s.SaveDiagnosis(ctx, DiagnosisRecord{TenantID: "tenant-a", Verdict: "blocked", CreatedAt: at, Result: []byte(`{"policies":[]}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		// A request in each state on an old diagnosis of its own.
+		requests := map[State]Request{}
+		diagnosisOf := map[State]int64{}
+		for _, st := range allStates {
+			d := save(t0)
+			r := newRequest(t, s, func(r *Request) { r.DiagnosisID = d })
+			walk(t, s, r.ID, st)
+			r, err := s.Request(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requests[st], diagnosisOf[st] = r, d
+		}
+		var loose []int64 // old, no request
+		for i := range 5 {
+			loose = append(loose, save(t0.Add(time.Duration(i)*time.Hour)))
+		}
+		atCutoff := save(cutoff)
+		young := save(cutoff.Add(time.Hour))
+
+		n, err := s.pruneDiagnoses(ctx, cutoff, 2) // batches of 2: several rounds
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := map[State]bool{StatePending: true, StateApproved: true, StateApplying: true, StateFailed: true}
+		if want := int64(len(loose) + len(allStates) - len(open)); n != want {
+			t.Errorf("PruneDiagnoses = %d, want %d", n, want)
+		}
+		kept := func(id int64) bool {
+			_, err := s.Diagnosis(ctx, id)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+		for _, id := range loose {
+			if kept(id) {
+				t.Errorf("old diagnosis %d kept", id)
+			}
+		}
+		for _, id := range []int64{atCutoff, young} {
+			if !kept(id) {
+				t.Errorf("diagnosis %d, made at or after the cutoff, pruned", id)
+			}
+		}
+		for _, st := range allStates {
+			before := requests[st]
+			after, err := s.Request(ctx, before.ID)
+			if err != nil {
+				t.Fatalf("%s request after pruning: %v", st, err)
+			}
+			if kept(diagnosisOf[st]) != open[st] {
+				t.Errorf("the diagnosis of a %s request: kept %v, want %v", st, !open[st], open[st])
+			}
+			want := before
+			if !open[st] {
+				want.DiagnosisID = 0
+			}
+			if fmt.Sprint(after) != fmt.Sprint(want) {
+				t.Errorf("%s request after pruning:\n%+v\nwant\n%+v", st, after, want)
+			}
+			if recs, err := s.RequestAudit(ctx, before.ID); err != nil || len(recs) != 1+len(pathTo[st]) {
+				t.Errorf("%s request's audit after pruning: %d records, %v", st, len(recs), err)
+			}
+		}
+		// Settled, the open ones' diagnoses go too.
+		for st, path := range map[State][]State{
+			StatePending:  {StateExpired},
+			StateApproved: {StateApplying, StateApplied},
+			StateApplying: {StateApplied},
+			StateFailed:   {StateApplying, StateApplied},
+		} {
+			from := st
+			for _, to := range path {
+				if _, err := s.Transition(ctx, requests[st].ID, Transition{From: from, To: to, At: cutoff}); err != nil {
+					t.Fatalf("%s → %s: %v", from, to, err)
+				}
+				from = to
+			}
+		}
+		if n, err := s.PruneDiagnoses(ctx, cutoff); err != nil || n != int64(len(open)) {
+			t.Errorf("PruneDiagnoses after the open requests settled = %d, %v; want %d", n, err, len(open))
+		}
+		if n, err := s.PruneDiagnoses(ctx, cutoff); err != nil || n != 0 {
+			t.Errorf("PruneDiagnoses again = %d, %v; want 0", n, err)
+		}
+		if !kept(atCutoff) || !kept(young) {
+			t.Error("a diagnosis made at or after the cutoff was pruned")
 		}
 	})
 }
