@@ -41,10 +41,12 @@ type Store interface {
 	ChannelLink(ctx context.Context, channelID string) (store.Link, error)
 	Links(ctx context.Context) ([]store.Link, error)
 	Claim(ctx context.Context, key string, now time.Time) (first bool, err error)
+	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a store.AuditRecord) (first bool, err error)
 	PruneClaims(ctx context.Context, before time.Time) (int64, error)
 	SaveDiagnosis(ctx context.Context, r store.DiagnosisRecord) (int64, error)
 	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
 	RecentDiagnoses(ctx context.Context, limit int) ([]store.DiagnosisRecord, error)
+	PruneDiagnoses(ctx context.Context, before time.Time) (int64, error)
 	Ping(ctx context.Context) error
 
 	// Approvals (DESIGN.md "Approvals").
@@ -55,6 +57,7 @@ type Store interface {
 	Request(ctx context.Context, id string) (store.Request, error)
 	Transition(ctx context.Context, id string, t store.Transition) (store.Request, error)
 	Requests(ctx context.Context, states ...store.State) ([]store.Request, error)
+	RequestsChanged(ctx context.Context, since, until time.Time, states ...store.State) ([]store.Request, error)
 	PendingFor(ctx context.Context, tenantID string) ([]store.Request, error)
 	ExpireRequests(ctx context.Context, now time.Time) ([]store.Request, error)
 	AppendAudit(ctx context.Context, a store.AuditRecord) error
@@ -203,9 +206,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.pruneClaims(runCtx) })
 	wg.Go(func() { b.warmUp(runCtx) })
-	if b.changer != nil {
-		wg.Go(func() { b.sweepApprovals(runCtx) })
-	}
+	wg.Go(func() { b.sweep(runCtx) })
 	if slackSrv != nil {
 		go func() { serveErr <- serve(slackSrv, slackLn) }()
 	} else {
@@ -346,6 +347,43 @@ func (b *Bot) pruneClaims(ctx context.Context) {
 			}
 			b.log.Debug("pruned claims", "count", n)
 		}
+	}
+}
+
+// sweep does the periodic work of every replica, at start and then every
+// sweepEvery until ctx ends: with approvals on, it closes expired requests,
+// reconciles interrupted ones and reports what a dead process did not; and
+// it prunes the diagnoses older than Config.Retention.
+func (b *Bot) sweep(ctx context.Context) {
+	t := time.NewTicker(b.sweepEvery)
+	defer t.Stop()
+	for {
+		if b.changer != nil {
+			b.expire(ctx)
+			b.reconcile(ctx)
+			b.reportLate(ctx)
+		}
+		b.pruneDiagnoses(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneDiagnoses deletes the diagnoses older than the retention; the store
+// keeps those an open approval request still needs.
+func (b *Bot) pruneDiagnoses(ctx context.Context) {
+	n, err := b.store.PruneDiagnoses(ctx, b.now().Add(-b.cfg.retention()))
+	if err != nil {
+		if ctx.Err() == nil {
+			b.storeError(ctx, "prune diagnoses", err)
+		}
+		return
+	}
+	if n > 0 {
+		b.log.Info("pruned diagnoses past the retention", "count", n, "retention", b.cfg.retention())
 	}
 }
 

@@ -28,6 +28,7 @@ type Config struct {
 	ApprovalTTL     time.Duration `envconfig:"APPROVAL_TTL" default:"24h" desc:"how long an approval request waits for the customer admin before it expires (at most 720h)"`
 	RevertWindow    time.Duration `envconfig:"REVERT_WINDOW" default:"168h" desc:"how long after an applied change it can be reverted (the Revert button, /ca-check revert)"`
 	ApproverVerify  string        `envconfig:"APPROVER_VERIFY" desc:"empty: the approvers stored per tenant decide; graph: also require, at each click, that the approver's Slack email is a user of the customer tenant with an active Global, Security or Conditional Access Administrator role"`
+	Retention       time.Duration `envconfig:"RETENTION" default:"2160h" desc:"how long diagnoses shown in Slack (the customers' policies they read) are kept, at least 1h; an answer's buttons work while its diagnosis is kept, and an open approval request keeps its own; approval requests and the audit log are kept"`
 }
 
 // Defaults for a Config built in code rather than by envconfig, where a zero
@@ -36,6 +37,10 @@ const (
 	defaultApprovalTTL  = 24 * time.Hour
 	defaultRevertWindow = 7 * 24 * time.Hour
 	maxApprovalTTL      = 30 * 24 * time.Hour
+	defaultRetention    = 90 * 24 * time.Hour
+	// minRetention keeps an answer's buttons (Show guide, Re-check,
+	// Request approval) working for the while it is being read.
+	minRetention = time.Hour
 )
 
 // VerifyGraph is Config.ApproverVerify's value that checks approvers'
@@ -47,6 +52,13 @@ func (c Config) approvalTTL() time.Duration {
 		return defaultApprovalTTL
 	}
 	return c.ApprovalTTL
+}
+
+func (c Config) retention() time.Duration {
+	if c.Retention == 0 {
+		return defaultRetention
+	}
+	return c.Retention
 }
 
 func (c Config) revertWindow() time.Duration {
@@ -144,6 +156,9 @@ func (c Config) Validate() error {
 	}
 	if c.RevertWindow < 0 {
 		add("CACHECK_REVERT_WINDOW is %v; use a positive duration such as 168h", c.RevertWindow)
+	}
+	if c.Retention != 0 && c.Retention < minRetention {
+		add("CACHECK_RETENTION is %v; use a duration of at least 1h, such as 2160h (90 days)", c.Retention)
 	}
 	if c.ApproverVerify != "" && c.ApproverVerify != VerifyGraph {
 		add("CACHECK_APPROVER_VERIFY is %q; use graph, or leave it empty", c.ApproverVerify)

@@ -32,6 +32,9 @@ func TestConfigValidate(t *testing.T) {
 		{"approval settings", func(c *Config) { c.ApprovalTTL, c.RevertWindow, c.ApproverVerify = -time.Hour, -1, "ldap" }, ModeSocket, []string{
 			"CACHECK_APPROVAL_TTL", "CACHECK_REVERT_WINDOW", `CACHECK_APPROVER_VERIFY is "ldap"`}},
 		{"approval ttl too long", func(c *Config) { c.ApprovalTTL = 1000 * time.Hour }, ModeSocket, []string{"CACHECK_APPROVAL_TTL"}},
+		{"retention negative", func(c *Config) { c.Retention = -time.Hour }, ModeSocket, []string{"CACHECK_RETENTION is -1h0m0s; use a duration of at least 1h"}},
+		{"retention too short", func(c *Config) { c.Retention = time.Minute }, ModeSocket, []string{"CACHECK_RETENTION is 1m0s"}},
+		{"retention a year", func(c *Config) { c.Retention = 365 * 24 * time.Hour }, ModeSocket, nil},
 		{"graph verification", func(c *Config) { c.ApproverVerify, c.ApprovalTTL, c.RevertWindow = "graph", time.Hour, time.Hour }, ModeSocket, nil},
 		{"bad admin and level", func(c *Config) { c.AdminUsers, c.LogLevel = []string{"U123", "@alice"}, "loud" }, ModeSocket, []string{`"@alice" is not a Slack user ID`, "CACHECK_LOG_LEVEL"}},
 	}

@@ -178,12 +178,15 @@ type harness struct {
 	slack *slacktest.Server
 	bot   *bot.Bot
 	store *store.Store
-	diag  *fakeDiagnoser
-	srv   *httptest.Server // the bot's Slack handler, HTTP mode
-	reg   *prometheus.Registry
-	stop  context.CancelFunc
-	done  chan error
-	logs  *syncBuffer
+	// dbPath is the store's SQLite file when launch made it, for tests
+	// that break the database under the bot.
+	dbPath string
+	diag   *fakeDiagnoser
+	srv    *httptest.Server // the bot's Slack handler, HTTP mode
+	reg    *prometheus.Registry
+	stop   context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
 }
 
 type harnessOption func(*bot.Config, *fakeDiagnoser)
@@ -212,9 +215,11 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 		fake = slacktest.New()
 		t.Cleanup(fake.Close)
 	}
+	dbPath := ""
 	if st == nil {
 		var err error
-		st, err = store.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+		dbPath = filepath.Join(t.TempDir(), "db")
+		st, err = store.Open(context.Background(), dbPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +249,7 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, slack: fake, bot: b, store: st, diag: d, reg: reg, done: make(chan error, 1), logs: logs}
+	h := &harness{t: t, slack: fake, bot: b, store: st, dbPath: dbPath, diag: d, reg: reg, done: make(chan error, 1), logs: logs}
 	if cfg.Mode() == bot.ModeHTTP {
 		h.srv = httptest.NewServer(b.Handler())
 		t.Cleanup(h.srv.Close)
