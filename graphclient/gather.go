@@ -64,6 +64,19 @@ func (c *Client) Diagnose(ctx context.Context, tenant string, sc diagnose.Scenar
 // in, and AllTenantsFix set when the deployment is configured for it. Only a failure to read the policies fails it; whatever else could not
 // be read is said in Evidence.Missing.
 func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario) (diagnose.Evidence, diagnose.Scenario, error) {
+	return c.gather(ctx, tenant, sc, reads{signIns: true, whatIf: true})
+}
+
+// reads says what gather reads besides the policies, the named locations
+// and the cross-tenant settings, which every diagnosis needs.
+type reads struct {
+	signIns, whatIf bool
+	// rels, when not nil, are the partner's GDAP relationships as already
+	// listed (a fleet scan lists them once): not read again per tenant.
+	rels []diagnose.Relationship
+}
+
+func (c *Client) gather(ctx context.Context, tenant string, sc diagnose.Scenario, r reads) (diagnose.Evidence, diagnose.Scenario, error) {
 	if sc.PartnerTenantID == "" {
 		sc.PartnerTenantID = c.PartnerTenantID()
 	}
@@ -106,23 +119,31 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 	)
 	wg.Go(func() { policies, policiesErr = c.readPolicies(ctx, cn) })
 	wg.Go(func() { locations, locationsErr = c.readNamedLocations(ctx, cn) })
-	wg.Go(func() { signIns, signInsErr = c.readSignIns(ctx, cn, sc) })
+	if r.signIns {
+		wg.Go(func() { signIns, signInsErr = c.readSignIns(ctx, cn, sc) })
+	}
 	// The partner's own settings and the default are read together: when
 	// the partner has none (404) the default applies, and asking for it only
 	// then would cost a second round trip.
 	wg.Go(func() { xtPartner, xtPartnerErr = c.readCrossTenant(ctx, cn, sc.PartnerTenantID) })
 	wg.Go(func() { xtDefault, xtDefaultErr = c.readCrossTenant(ctx, cn, "") })
-	wg.Go(func() { whatIf, whatIfErr = c.whatIf(ctx, cn, sc) })
+	if r.whatIf {
+		wg.Go(func() { whatIf, whatIfErr = c.whatIf(ctx, cn, sc) })
+	}
 	// GDAP lives in the partner tenant. For a domain the customer's ID is
 	// known only from its token, so all relationships are read and filtered
 	// afterwards rather than waiting for the token.
-	wg.Go(func() {
-		customer := ""
-		if IsGUID(tenant) {
-			customer = tenant
-		}
-		rels, relsErr = c.relationships(ctx, partner, customer)
-	})
+	if r.rels != nil {
+		rels = r.rels
+	} else {
+		wg.Go(func() {
+			customer := ""
+			if IsGUID(tenant) {
+				customer = tenant
+			}
+			rels, relsErr = c.relationships(ctx, partner, customer)
+		})
+	}
 	// The access assignments of the relationships active last time, read
 	// now; the list above says whether they still are.
 	for _, id := range c.knownRelationships(tenant) {
@@ -160,6 +181,7 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 	}
 
 	switch {
+	case !r.signIns:
 	case signInsErr != nil:
 		missing("sign-in log", c.fail(op{tenant, "the sign-in logs", permSignIns}, signInsErr))
 	case sc.CorrelationID != "" && !slices.ContainsFunc(signIns, func(s diagnose.SignIn) bool { return strings.EqualFold(s.CorrelationID, sc.CorrelationID) }):
@@ -195,6 +217,7 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 	}
 
 	switch {
+	case !r.whatIf:
 	case whatIfErr != nil:
 		ev.Missing = append(ev.Missing, "Microsoft's What If evaluation: "+c.whatIfMissing(tenant, whatIfErr))
 	default:

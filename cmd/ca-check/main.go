@@ -8,6 +8,7 @@
 //	ca-check parse [--json] [FILE|-]     find AADSTS errors in a paste
 //	ca-check diagnose …                  evaluate policies, offline or live
 //	ca-check tenants                     list GDAP customers
+//	ca-check scan [--json|--csv] …       check every GDAP customer
 //	ca-check help [env|COMMAND]          this help, or the environment variables
 package main
 
@@ -52,6 +53,7 @@ func commands() []command {
 		{"parse", "find AADSTS errors and their fields in a pasted error", runParse},
 		{"diagnose", "evaluate Conditional Access policies for a partner sign-in, from exported JSON or live (--tenant)", runDiagnose},
 		{"tenants", "list the partner's GDAP customers with relationship status and end date", runTenants},
+		{"scan", "check every GDAP customer for policies that block the partner, with a summary", runScan},
 		{"healthcheck", "exit 0 when the local bot answers /healthz (for container health checks)", runHealthcheck},
 		{"help", "show help for a command, or 'help env' for the environment variables", runHelp},
 	}

@@ -50,6 +50,10 @@
 // SetLatency delays every request; Fail injects failures per route (status
 // with a Graph or Entra error body, Retry-After, hangs until the client gives
 // up, a connection closed without an answer, extra latency), for a number of matching requests or for all of them.
+// Graph's own throttling is modelled too: SetPolicyReadLimit limits each
+// tenant's Conditional Access reads (429 without Retry-After beyond it), and
+// SetThrottle answers a random share of Graph requests 429. A fleet of
+// customers is a partner tenant with one Relationship per customer tenant.
 // Requests returns a log of every request (method, path, query, headers,
 // decompressed body, tenant of the token, status), for tests to assert on.
 package graphtest
@@ -64,6 +68,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -93,6 +98,17 @@ type Server struct {
 	tokens   int
 	now      func() time.Time
 	miTenant string // tenant of the managed identity, "" when none
+
+	// Graph's throttling: the per-tenant limit of Conditional Access
+	// reads (caLimit in caWindow, 0 for none), their admission times by
+	// tenant, and the share of Graph requests answered 429 at random.
+	caLimit    int
+	caWindow   time.Duration
+	caReads    map[string][]time.Time
+	throttleP  float64
+	throttleRA string
+	rng        *rand.Rand
+	noLog      bool
 
 	// logMu guards log apart from mu, which serveGraph holds while it
 	// writes an answer (and so logs its status).
@@ -279,6 +295,57 @@ func (s *Server) SetLatency(d time.Duration) {
 	s.latency = d
 }
 
+// SetPolicyReadLimit limits the Conditional Access reads (every route
+// under /identity/conditionalAccess: policies, named locations, What If)
+// of each tenant to n in any window of length per, as Graph does (about one
+// a second per tenant): a read beyond it is answered 429 without
+// Retry-After, and does not count. n = 0 removes the limit.
+func (s *Server) SetPolicyReadLimit(n int, per time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.caLimit, s.caWindow, s.caReads = n, per, map[string][]time.Time{}
+}
+
+// SetThrottle answers the share p (0 to 1) of Graph requests, chosen at
+// random with a fixed seed, 429 TooManyRequests, with the header
+// Retry-After: retryAfter when it is not "".
+func (s *Server) SetThrottle(p float64, retryAfter string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.throttleP, s.throttleRA = p, retryAfter
+	s.rng = rand.New(rand.NewPCG(12, 34))
+}
+
+// KeepLog sets whether requests are logged (the default): a load test of
+// thousands of tenants turns it off to measure the client, not the log.
+func (s *Server) KeepLog(on bool) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	s.noLog = !on
+}
+
+// throttled reports whether a Graph request of tenant is answered 429 by
+// the policy-read limit or at random, with the Retry-After to send; s.mu
+// is held.
+func (s *Server) throttled(path, tenant string, now time.Time) (bool, string) {
+	if s.caLimit > 0 && strings.HasPrefix(path, "/identity/conditionalAccess/") {
+		key := strings.ToLower(tenant)
+		recent := s.caReads[key]
+		for len(recent) > 0 && now.Sub(recent[0]) >= s.caWindow {
+			recent = recent[1:]
+		}
+		if len(recent) >= s.caLimit {
+			s.caReads[key] = recent
+			return true, ""
+		}
+		s.caReads[key] = append(recent, now)
+	}
+	if s.throttleP > 0 && s.rng.Float64() < s.throttleP {
+		return true, s.throttleRA
+	}
+	return false, ""
+}
+
 // SetEntraLatency delays the Entra routes (OpenID discovery and token) by d
 // instead of SetLatency's value.
 func (s *Server) SetEntraLatency(d time.Duration) {
@@ -340,6 +407,25 @@ func (s *Server) ResetLog() {
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
 	s.log = nil
+}
+
+// Relationship returns a GDAP relationship (delegatedAdminRelationship)
+// of the partner with customer, for Tenant.Relationships: status "active",
+// "expired", …; a zero end is left out; roles are role template IDs.
+func Relationship(id string, customer *Tenant, status string, end time.Time, roles ...string) map[string]any {
+	unified := make([]any, len(roles))
+	for i, r := range roles {
+		unified[i] = map[string]any{"roleDefinitionId": r}
+	}
+	rel := map[string]any{
+		"id": id, "displayName": customer.DisplayName + " support", "status": status,
+		"customer":      map[string]any{"tenantId": customer.ID, "displayName": customer.DisplayName},
+		"accessDetails": map[string]any{"unifiedRoles": unified},
+	}
+	if !end.IsZero() {
+		rel["endDateTime"] = end.UTC().Format(time.RFC3339)
+	}
+	return rel
 }
 
 // LoadPolicies adds policies from a fixture (Graph list, array, or object).
@@ -535,7 +621,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	entry := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Header: r.Header.Clone(), Body: body, Tenant: tenant, Time: time.Now()}
 	s.logMu.Lock()
-	s.log = append(s.log, entry)
+	if !s.noLog {
+		s.log = append(s.log, entry)
+	}
 	s.logMu.Unlock()
 	rec := &recorder{ResponseWriter: w, s: s, entry: entry}
 
@@ -545,6 +633,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		delay = *s.tokenLat
 	}
 	f := s.matchFault(r, entra, tenant)
+	var limited bool
+	var limitedRA string
+	if f == nil && !entra && r.URL.Path != ManagedIdentityPath {
+		limited, limitedRA = s.throttled(strings.TrimPrefix(r.URL.Path, "/v1.0"), tenant, time.Now())
+	}
 	s.mu.Unlock()
 	if f != nil {
 		delay += f.Latency
@@ -559,6 +652,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("request-id", fmt.Sprintf("req-%d", time.Now().UnixNano()))
 	if cid := r.Header.Get("client-request-id"); cid != "" {
 		w.Header().Set("client-request-id", cid)
+	}
+	if limited {
+		if limitedRA != "" {
+			w.Header().Set("Retry-After", limitedRA)
+		}
+		graphError(rec, http.StatusTooManyRequests, "TooManyRequests", "Too many requests")
+		return
 	}
 	if f != nil && f.Hang {
 		<-r.Context().Done()

@@ -2,6 +2,7 @@ package graphtest
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"testing"
@@ -89,5 +90,78 @@ func TestLateEnumMembersHidden(t *testing.T) {
 	}
 	if got := p["conditions"].(map[string]any)["platforms"].(map[string]any)["excludePlatforms"].([]any)[0]; got != "linux" {
 		t.Errorf("the stored policy was changed: %v", got)
+	}
+}
+
+// get sends a Graph GET as tenant's app would and returns the status and
+// Retry-After.
+func get(t *testing.T, s *Server, tenant, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.GraphURL()+path, nil)
+	req.Header.Set("Authorization", "Bearer "+Token(tenant, "app", time.Now().Add(time.Hour)))
+	res, err := s.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Retry-After")
+}
+
+// The policy-read limit counts each tenant's Conditional Access reads
+// apart, answers the excess 429 without Retry-After, and leaves other
+// routes alone.
+func TestPolicyReadLimit(t *testing.T) {
+	s := New(t)
+	for _, id := range []string{"t1", "t2"} {
+		s.AddTenant(&Tenant{ID: id})
+	}
+	s.SetPolicyReadLimit(1, time.Hour)
+	steps := []struct {
+		tenant, path string
+		status       int
+	}{
+		{"t1", "/identity/conditionalAccess/policies", 200},
+		{"t1", "/identity/conditionalAccess/namedLocations", 429},
+		{"t1", "/identity/conditionalAccess/policies", 429},
+		{"t2", "/identity/conditionalAccess/policies", 200},
+		{"t1", "/policies/crossTenantAccessPolicy/default", 200},
+	}
+	for _, st := range steps {
+		status, ra := get(t, s, st.tenant, st.path)
+		if status != st.status || ra != "" {
+			t.Errorf("%s %s: %d Retry-After %q, want %d without", st.tenant, st.path, status, ra, st.status)
+		}
+	}
+	s.SetPolicyReadLimit(1, 50*time.Millisecond)
+	if status, _ := get(t, s, "t1", "/identity/conditionalAccess/policies"); status != 200 {
+		t.Fatalf("first read: %d", status)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if status, _ := get(t, s, "t1", "/identity/conditionalAccess/policies"); status != 200 {
+		t.Errorf("a read after the window: %d, want 200", status)
+	}
+}
+
+// SetThrottle answers about the share asked for 429, with its Retry-After.
+func TestThrottle(t *testing.T) {
+	s := New(t)
+	s.AddTenant(&Tenant{ID: "t1"})
+	s.KeepLog(false)
+	s.SetThrottle(0.2, "1")
+	n, throttled := 500, 0
+	for range n {
+		status, ra := get(t, s, "t1", "/policies/crossTenantAccessPolicy/default")
+		if status == 429 {
+			throttled++
+			if ra != "1" {
+				t.Fatalf("Retry-After %q, want 1", ra)
+			}
+		}
+	}
+	if throttled < n/10 || throttled > 3*n/10 {
+		t.Errorf("%d of %d throttled, want about 20 %%", throttled, n)
+	}
+	if len(s.Requests()) != 0 {
+		t.Errorf("KeepLog(false) logged %d requests", len(s.Requests()))
 	}
 }

@@ -1,0 +1,379 @@
+package scan
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Limits are the Graph limits a scan keeps to. The zero value of a field
+// means its default, which is Graph's documented limit.
+type Limits struct {
+	// Concurrency is how many tenants may have a Graph request in flight
+	// at once (default 8). A tenant waiting for its limits, its backoff or
+	// the SDK's retry delay holds no slot.
+	Concurrency int
+	// PolicyReads Conditional Access reads per tenant in any PolicyWindow
+	// (default 1 per 1.1 s: Graph allows about one a second per tenant,
+	// shared with every other app; the margin keeps a read that arrives
+	// early from being refused).
+	PolicyReads  int
+	PolicyWindow time.Duration
+	// SignInReads sign-in log reads per tenant in any SignInWindow
+	// (default 5 per 10 s), and AllSignInReads across all tenants
+	// (default 122 per 10 s): Graph's limits per app.
+	SignInReads    int
+	AllSignInReads int
+	SignInWindow   time.Duration
+	// Backoff is the first per-tenant pause after a 429 without
+	// Retry-After (default 1 s); it doubles with each 429 in a row, up to
+	// a minute, with jitter in its upper half.
+	Backoff time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Concurrency, 8)
+	def(&l.PolicyReads, 1)
+	defDur(&l.PolicyWindow, 1100*time.Millisecond)
+	def(&l.SignInReads, 5)
+	def(&l.AllSignInReads, 122)
+	defDur(&l.SignInWindow, 10*time.Second)
+	defDur(&l.Backoff, time.Second)
+	return l
+}
+
+// maxBackoff bounds a tenant's pause after 429s without Retry-After.
+const maxBackoff = time.Minute
+
+// Limiter paces a scan's Graph requests: its Transport wraps the HTTP
+// transport beneath the Graph SDK (graphclient.WithHTTPClient), where
+// every attempt, the SDK's retries included, passes. It is safe for
+// concurrent use; one Limiter serves every scan of a process, so that two
+// scans at once share the limits as Graph does.
+type Limiter struct {
+	lim   Limits
+	slots chan struct{}
+	now   func() time.Time
+
+	mu        sync.Mutex
+	tenants   map[string]*tenantLimits // by tenant ID, lower case
+	allSignIn window
+}
+
+// tenantLimits is one tenant's state.
+type tenantLimits struct {
+	policy, signIn window
+	// notBefore holds the tenant's requests back after a 429.
+	notBefore time.Time
+	throttles int // 429s in a row
+}
+
+// NewLimiter returns a Limiter for lim (zero fields take their defaults).
+func NewLimiter(lim Limits) *Limiter {
+	lim = lim.withDefaults()
+	return &Limiter{lim: lim, slots: make(chan struct{}, lim.Concurrency), now: time.Now,
+		tenants: map[string]*tenantLimits{}, allSignIn: window{n: lim.AllSignInReads, per: lim.SignInWindow}}
+}
+
+// Limits returns the limits in force, defaults filled in.
+func (l *Limiter) Limits() Limits { return l.lim }
+
+// window admits at most n events in any interval of length per: times
+// holds the last n admissions, oldest first.
+type window struct {
+	n     int
+	per   time.Duration
+	times []time.Time
+}
+
+// next is the earliest time from at on when one more event is admitted.
+func (w *window) next(at time.Time) time.Time {
+	if len(w.times) < w.n {
+		return at
+	}
+	return maxTime(at, w.times[len(w.times)-w.n].Add(w.per))
+}
+
+// admit records an event at t (from next).
+func (w *window) admit(t time.Time) {
+	// Kept in order: a turn taken for later (behind the global sign-in
+	// limit) may precede one taken now.
+	i, _ := slices.BinarySearchFunc(w.times, t, time.Time.Compare)
+	w.times = slices.Insert(w.times, i, t)
+	if len(w.times) > w.n {
+		w.times = append(w.times[:0], w.times[len(w.times)-w.n:]...)
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// kind is what a request reads, for its limits.
+type kind int
+
+const (
+	otherRead kind = iota
+	policyRead
+	signInRead
+)
+
+func kindOf(path string) kind {
+	switch {
+	case strings.Contains(path, "/identity/conditionalAccess/"):
+		return policyRead
+	case strings.Contains(path, "/auditLogs/signIns"):
+		return signInRead
+	}
+	return otherRead
+}
+
+func (l *Limiter) tenant(id string) *tenantLimits {
+	t := l.tenants[id]
+	if t == nil {
+		t = &tenantLimits{policy: window{n: l.lim.PolicyReads, per: l.lim.PolicyWindow}, signIn: window{n: l.lim.SignInReads, per: l.lim.SignInWindow}}
+		l.tenants[id] = t
+	}
+	return t
+}
+
+// wait returns when tenant may send a request of kind k, having recorded
+// it against the limits.
+func (l *Limiter) wait(ctx context.Context, tenant string, k kind) error {
+	for {
+		l.mu.Lock()
+		t := l.tenant(tenant)
+		now := l.now()
+		at := maxTime(now, t.notBefore)
+		if !at.After(now) {
+			// Not held back: take the limits' turn.
+			switch k {
+			case policyRead:
+				at = t.policy.next(now)
+				t.policy.admit(at)
+			case signInRead:
+				at = maxTime(t.signIn.next(now), l.allSignIn.next(now))
+				t.signIn.admit(at)
+				l.allSignIn.admit(at)
+			}
+			if !at.After(now) {
+				l.mu.Unlock()
+				return nil
+			}
+			l.mu.Unlock()
+			if err := sleep(ctx, at.Sub(now)); err != nil {
+				return err
+			}
+			// The turn is ours, unless a 429 came meanwhile.
+			l.mu.Lock()
+			held := l.now().Before(t.notBefore)
+			l.mu.Unlock()
+			if !held {
+				return nil
+			}
+			continue
+		}
+		l.mu.Unlock()
+		if err := sleep(ctx, at.Sub(now)); err != nil {
+			return err
+		}
+	}
+}
+
+// observe learns from an answer of tenant's: a 429 (or 503) holds the
+// tenant back, for Retry-After when Graph says, else for a backoff that
+// doubles with each one in a row, with jitter; anything else resets it.
+func (l *Limiter) observe(tenant string, res *http.Response) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.tenant(tenant)
+	if res.StatusCode != http.StatusTooManyRequests && res.StatusCode != http.StatusServiceUnavailable {
+		t.throttles = 0
+		return
+	}
+	t.throttles++
+	d, ok := retryAfter(res.Header.Get("Retry-After"))
+	if !ok {
+		d = min(l.lim.Backoff<<min(t.throttles-1, 16), maxBackoff)
+		d = d/2 + rand.N(d/2+1)
+	}
+	t.notBefore = maxTime(t.notBefore, l.now().Add(d))
+}
+
+// retryAfter reads Retry-After in seconds (Graph sends no dates).
+func retryAfter(v string) (time.Duration, bool) {
+	s, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if v == "" || err != nil || s < 0 {
+		return 0, false
+	}
+	return time.Duration(s * float64(time.Second)), true
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Transport returns next (http.DefaultTransport when nil) wrapped in the
+// limits. An *http.Transport is cloned with enough idle connections per
+// host for the concurrency.
+func (l *Limiter) Transport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	if t, ok := next.(*http.Transport); ok {
+		t = t.Clone()
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, 4*l.lim.Concurrency)
+		next = t
+	}
+	return &limitTransport{l: l, next: next}
+}
+
+type limitTransport struct {
+	l    *Limiter
+	next http.RoundTripper
+}
+
+func (lt *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	// Graph requests carry the tenant in their token; token requests to
+	// Entra ID carry none and are limited by the slot alone.
+	tenant := bearerTenant(req.Header.Get("Authorization"))
+	if tenant != "" {
+		if err := lt.l.wait(ctx, tenant, kindOf(req.URL.Path)); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
+	r, _ := ctx.Value(runKey{}).(*run)
+	if r != nil {
+		if err := r.enter(ctx); err != nil {
+			closeBody(req)
+			return nil, err
+		}
+	}
+	res, err := lt.next.RoundTrip(req)
+	if tenant != "" && err == nil {
+		lt.l.observe(tenant, res)
+	}
+	if r != nil {
+		if err != nil || res.Body == nil {
+			r.leave()
+		} else {
+			// The request is in flight until its body is read.
+			res.Body = &leaveOnClose{ReadCloser: res.Body, r: r}
+		}
+	}
+	return res, err
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+type leaveOnClose struct {
+	io.ReadCloser
+	r    *run
+	once sync.Once
+}
+
+func (b *leaveOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.r.leave)
+	return err
+}
+
+// run is one tenant's attempt: it holds a slot of the Limiter while at
+// least one of its requests is in flight.
+type run struct {
+	slots    chan struct{}
+	mu       sync.Mutex
+	inflight int
+}
+
+type runKey struct{}
+
+// Attach returns ctx carrying a new run of the limiter: the requests sent
+// with it share one slot.
+func (l *Limiter) Attach(ctx context.Context) context.Context {
+	return context.WithValue(ctx, runKey{}, &run{slots: l.slots})
+}
+
+func (r *run) enter(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.inflight == 0 {
+		select {
+		case r.slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	r.inflight++
+	return nil
+}
+
+func (r *run) leave() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.inflight--
+	if r.inflight == 0 {
+		<-r.slots
+	}
+}
+
+// bearerTenant reads the tid claim of a bearer token, lower case, or "".
+// The token is not verified: it only keys the limits.
+func bearerTenant(auth string) string {
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok {
+		return ""
+	}
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		TID string `json:"tid"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return ""
+	}
+	return strings.ToLower(claims.TID)
+}
