@@ -39,7 +39,7 @@ const (
 	maxApprovalTTL      = 30 * 24 * time.Hour
 	defaultRetention    = 90 * 24 * time.Hour
 	// minRetention keeps an answer's buttons (Show guide, Re-check,
-	// Request approval) working for the while it is being read.
+	// Request approval) working while it is being read.
 	minRetention = time.Hour
 )
 
