@@ -88,6 +88,8 @@ func TestOutsidersMayNotAsk(t *testing.T) {
 			for _, action := range []string{"show_guide", "recheck", "request_approval", "show_all"} {
 				h.interact(withClickTeam(h.slack.BlockAction(u, channel, answerTS, "", "", action, guide.Value), o.payloadTeam))
 			}
+			// A fleet scan digest's Request approval.
+			h.interact(withClickTeam(h.slack.BlockAction(u, channel, answerTS, "", "", "scan_request_approval", contosoID), o.payloadTeam))
 			h.interact(withClickTeam(h.slack.SelectAction(u, channel, answerTS, "", "pick?c=53003", "pick_tenant", contosoID), o.payloadTeam))
 			_, options := h.interact(withClickTeam(slack.InteractionCallback{Type: slack.InteractionTypeBlockSuggestion, ActionID: "pick_tenant", Value: "con",
 				User: slack.User{ID: u, TeamID: o.payloadTeam}}, o.payloadTeam))
@@ -124,16 +126,16 @@ func TestOutsidersMayNotAsk(t *testing.T) {
 					t.Errorf("a refusal went to %s, not the outsider", c.Arg("user"))
 				}
 			}
-			// Four commands, the mention, five clicks: one line each; the
+			// Four commands, the mention, six clicks: one line each; the
 			// paste and the picker's search: nothing.
-			if refusals != 10 {
-				t.Errorf("%d refusal lines, want 10 (one per question, none for the paste): %v", refusals, methodsOf(h.slack.Calls()))
+			if refusals != 11 {
+				t.Errorf("%d refusal lines, want 11 (one per question, none for the paste): %v", refusals, methodsOf(h.slack.Calls()))
 			}
 			if !strings.Contains(h.logs.String(), `"msg":"refused"`) {
 				t.Error("refusals were not logged")
 			}
-			if got := counterSum(t, h, "cacheck_refusals_total"); got < 12 {
-				t.Errorf("cacheck_refusals_total = %v, want every refusal counted (12)", got)
+			if got := counterSum(t, h, "cacheck_refusals_total"); got < 13 {
+				t.Errorf("cacheck_refusals_total = %v, want every refusal counted (13)", got)
 			}
 		})
 	}

@@ -1599,3 +1599,28 @@ func TestApprovalRequestShowsEveryPlan(t *testing.T) {
 		t.Errorf("the decided request still offers Approve, or the wrong part was closed (ts %s)", upd.Arg("ts"))
 	}
 }
+
+// A scan digest's Request approval reads the tenant again and asks its
+// approvers, as an answer's button does; an outsider's click reads nothing.
+func TestScanRequestApproval(t *testing.T) {
+	a := startApprovals(t)
+	a.slack.AddUser(slack.User{ID: "U0GUEST", TeamID: slacktest.TeamID, IsRestricted: true})
+	before := a.diag.diagnoses.Load()
+	a.interact(a.slack.BlockAction("U0GUEST", channel, "1700000000.000500", "", "", "scan_request_approval", contosoID))
+	a.whisperTo("only members of the partner")
+	if n := a.diag.diagnoses.Load() - before; n != 0 {
+		t.Errorf("a guest's click read the tenant %d times", n)
+	}
+
+	a.interact(a.slack.BlockAction(engineer, channel, "1700000000.000500", "", "", "scan_request_approval", contosoID))
+	dm := a.waitPost(func(c slacktest.Call) bool { return c.Arg("channel") == "D"+approver })
+	if btn, _ := dm.Button("approve_request"); btn == nil || !strings.Contains(dm.Text(), "Require compliant device") {
+		t.Errorf("the approver got no request for the scanned tenant:\n%s", dm.Text())
+	}
+	if n := a.diag.diagnoses.Load() - before; n != 1 {
+		t.Errorf("the tenant was read %d times for the request, want once (fresh)", n)
+	}
+
+	a.interact(a.slack.BlockAction(engineer, channel, "1700000000.000500", "", "", "scan_request_approval", "contoso.com"))
+	a.whisperTo("does not name a customer tenant")
+}

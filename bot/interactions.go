@@ -73,6 +73,8 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 			fn = gated(func(ctx context.Context) { b.recheck(ctx, click, a.Value) })
 		case actionPickTenant:
 			fn = gated(func(ctx context.Context) { b.picked(ctx, click, a.BlockID, a.SelectedOption.Value) })
+		case actionScanRequest:
+			fn = gated(func(ctx context.Context) { b.requestFromScan(ctx, click, a.Value) })
 		case actionApprove:
 			fn = func(ctx context.Context) { b.approve(ctx, click, a.Value) }
 		case actionReject:
@@ -96,7 +98,7 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 // actionLabel bounds the metric's label values to the known actions.
 func actionLabel(id string) string {
 	switch id {
-	case actionRequestApproval, actionShowGuide, actionShowAll, actionRecheck, actionPickTenant, actionConsent,
+	case actionRequestApproval, actionShowGuide, actionShowAll, actionRecheck, actionPickTenant, actionConsent, actionScanRequest,
 		actionApprove, actionReject, actionRetry, actionRevert:
 		return id
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -74,10 +73,8 @@ func cloudOf(name string) (cloud, bool) {
 	return c, ok
 }
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // IsGUID reports whether s is a GUID such as a tenant ID.
-func IsGUID(s string) bool { return guidRE.MatchString(strings.TrimSpace(s)) }
+func IsGUID(s string) bool { return diagnose.IsGUID(strings.TrimSpace(s)) }
 
 // Validate reports every missing or malformed variable at once. It never
 // quotes a secret.
