@@ -51,8 +51,8 @@ const (
 // entry.
 func ParseErrors(text string) []SignInError {
 	norm, percent := normalizePaste(text)
-	if percent {
-		norm = decodePercentTokens(norm)
+	if form := hasFormPlus(norm); percent || form {
+		norm = decodePercentTokens(norm, form)
 	}
 	sc := pasteScanner{s: string(norm)}
 	sc.scan()

@@ -195,7 +195,7 @@ func MrkdwnErrors(errs []SignInError) string {
 		for _, f := range errorFields(e) {
 			var v string
 			switch f.name {
-			case "App", "Device platform", "Device state", "Flow":
+			case "App", "Resource", "Tenant", "Device platform", "Device state", "Flow":
 				v = mrkdwnText(f.value)
 			case "Policy IDs":
 				ids := make([]string, len(e.PolicyIDs))

@@ -19,8 +19,9 @@ type diagnoseFlags struct {
 	roles, errorFile, correlationID                        string
 	asJSON, markdown, guide, allTenants                    bool
 
-	// The customer tenant the error file names, if it does.
-	errorTenant string
+	// The customer tenant the error file names, if it does: by ID, or by
+	// domain or name.
+	errorTenant, errorTenantName string
 }
 
 func runDiagnose(ctx context.Context, c *cli, args []string) error {
@@ -33,7 +34,7 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.crossTenant, "cross-tenant", "", "offline: the customer's cross-tenant access settings for the partner")
 	fs.StringVar(&f.partner, "partner-tenant", "", "the partner's tenant ID (default $CACHECK_PARTNER_TENANT_ID)")
 	fs.StringVar(&f.customer, "customer-tenant", "", "offline: the customer's tenant ID, for the guide (default: from the error file or the sign-ins)")
-	fs.StringVar(&f.app, "app", "", "app ID signed in to (default: the partner's usual apps, worst result reported)")
+	fs.StringVar(&f.app, "app", "", "app signed in to: its ID, name or resource URI (default: the error file's, else the partner's usual apps, worst result reported)")
 	fs.StringVar(&f.platform, "platform", "", "device platform (windows, macOS, iOS, android, linux)")
 	fs.StringVar(&f.client, "client", "", "client type: browser or mobileAppsAndDesktopClients (default: either)")
 	fs.StringVar(&f.ip, "ip", "", "the partner's IP address")
@@ -121,7 +122,7 @@ func (f *diagnoseFlags) scenario(c *cli) (diagnose.Scenario, error) {
 		pasted.PartnerTenantID, pasted.AllTenantsFix = sc.PartnerTenantID, sc.AllTenantsFix
 		sc = pasted
 		e, _ := diagnose.PrimaryError(errs)
-		f.errorTenant = e.TenantID
+		f.errorTenant, f.errorTenantName = e.TenantID, e.TenantName
 	}
 	if f.app != "" {
 		id := strings.TrimSpace(f.app)
@@ -215,6 +216,10 @@ func (f *diagnoseFlags) offlineEvidence(sc diagnose.Scenario) (diagnose.Evidence
 	}
 	if id := f.customerTenant(ev.SignIns); id != "" {
 		ev.Tenant = &diagnose.Tenant{ID: id}
+	} else if f.errorTenantName != "" {
+		// Named but not by ID: the guide shows the name and keeps the
+		// ID's placeholder.
+		ev.Tenant = &diagnose.Tenant{DisplayName: f.errorTenantName}
 	}
 	if f.crossTenant != "" {
 		settings, err := readExport(f.crossTenant, diagnose.DecodeCrossTenant)
