@@ -50,9 +50,12 @@ const (
 // error when none is. DeviceCodeFlow is a property of the paste, set on every
 // entry.
 func ParseErrors(text string) []SignInError {
+	if looksUTF16(text) {
+		text = string(textOf([]byte(text))) // a file Windows PowerShell wrote
+	}
 	norm, percent := normalizePaste(text)
-	if percent {
-		norm = decodePercentTokens(norm)
+	if form := hasFormPlus(norm); percent || form {
+		norm = decodePercentTokens(norm, form)
 	}
 	sc := pasteScanner{s: string(norm)}
 	sc.scan()

@@ -18,9 +18,12 @@ type fieldKind uint8
 const (
 	fieldCorrelation fieldKind = iota
 	fieldTrace
-	fieldTenant
+	fieldTenant     // the tenant signed in to, by ID
+	fieldTenantName // the tenant signed in to, by domain or name
 	fieldAppID
 	fieldAppName
+	fieldResourceID  // the resource app signed in to, by ID
+	fieldResourceURI // the resource app signed in to, by URI
 	fieldIP
 	fieldPlatform
 	fieldState
@@ -28,19 +31,36 @@ const (
 
 	fieldTimestamp // the only time-valued field
 	fieldCode      // a number that is an error code
+	fieldResource  // a resource app by ID or URI: fieldResourceID or fieldResourceURI
+	fieldApp       // an app by ID, with its name after it ('<id>'(name), '<id>' named '<name>'), or by name on a form
+	fieldMessage   // the error's description where a form or a log gives it apart from the code
+	fieldSkip      // a value to step over: the user's home tenant is never the one signed in to
 	fieldIgnored   // a known label whose value is not kept; it ends free text
 )
 
 func (k fieldKind) isGUID() bool {
-	return k == fieldCorrelation || k == fieldTrace || k == fieldTenant || k == fieldAppID
+	return k == fieldCorrelation || k == fieldTrace || k == fieldTenant || k == fieldAppID || k == fieldResourceID
 }
 
 // isProse reports whether the label's words also occur in error messages
 // ("Device is not in required device state: compliant."), where they are not
 // a field.
 func (k fieldKind) isProse() bool {
-	return k == fieldAppName || k == fieldPlatform || k == fieldState || k == fieldIP || k == fieldIgnored
+	switch k {
+	case fieldAppName, fieldPlatform, fieldState, fieldIP, fieldIgnored, fieldMessage, fieldSkip:
+		return true
+	}
+	return false
 }
+
+// labelUse says where a label counts besides "label: value".
+type labelUse uint8
+
+const (
+	useAny    labelUse = iota
+	useQuoted          // only before a quoted value: words of a sentence ("to access '<app>'", "in the directory '<tenant>'")
+	useForm            // only as a form's label on a line of its own, the value on the next line
+)
 
 // pasteLabel is a field label as words; between the words a paste may have a
 // space, '_', '-', '+', '.', a line wrap, or nothing (camelCase), so one entry
@@ -49,36 +69,58 @@ func (k fieldKind) isProse() bool {
 type pasteLabel struct {
 	words []string
 	kind  fieldKind
+	use   labelUse
 }
 
 // pasteLabels lists longer labels before their prefixes ("tenant id" before
 // "tenant").
 var pasteLabels = []pasteLabel{
-	{[]string{"correlation", "id"}, fieldCorrelation},
-	{[]string{"client", "request", "id"}, fieldCorrelation}, // MSAL sends the correlation ID under this name
-	{[]string{"trace", "id"}, fieldTrace},
-	{[]string{"request", "id"}, fieldTrace}, // the browser page's name for the trace ID
-	{[]string{"timestamp"}, fieldTimestamp},
-	{[]string{"tenant", "id"}, fieldTenant},
-	{[]string{"tenant"}, fieldTenant},
-	{[]string{"app", "id"}, fieldAppID},
-	{[]string{"application", "id"}, fieldAppID},
-	{[]string{"client", "app", "id"}, fieldAppID},
-	{[]string{"client", "id"}, fieldAppID},
-	{[]string{"app", "display", "name"}, fieldAppName},
-	{[]string{"app", "name"}, fieldAppName},
-	{[]string{"application", "name"}, fieldAppName},
-	{[]string{"ip", "address"}, fieldIP},
-	{[]string{"client", "ip"}, fieldIP},
-	{[]string{"ip"}, fieldIP},
-	{[]string{"device", "platform"}, fieldPlatform},
-	{[]string{"device", "state"}, fieldState},
-	{[]string{"error", "codes"}, fieldCode},
-	{[]string{"error", "code"}, fieldCode},
-	{[]string{"result", "type"}, fieldCode}, // Log Analytics SigninLogs
-	{[]string{"device", "identifier"}, fieldIgnored},
-	{[]string{"message"}, fieldIgnored},
-	{[]string{"advanced", "diagnostics"}, fieldIgnored},
+	{[]string{"correlation", "id"}, fieldCorrelation, useAny},
+	{[]string{"client", "request", "id"}, fieldCorrelation, useAny}, // MSAL sends the correlation ID under this name
+	{[]string{"trace", "id"}, fieldTrace, useAny},
+	{[]string{"request", "id"}, fieldTrace, useAny}, // the browser page's name for the trace ID
+	{[]string{"timestamp"}, fieldTimestamp, useAny},
+	{[]string{"home", "tenant", "id"}, fieldSkip, useAny}, // the sign-in log's: the partner's own tenant
+	{[]string{"home", "tenant", "name"}, fieldSkip, useAny},
+	{[]string{"home", "tenant"}, fieldSkip, useAny},
+	{[]string{"resource", "tenant", "id"}, fieldTenant, useAny}, // the sign-in log's: the customer's
+	{[]string{"resource", "tenant"}, fieldTenant, useAny},
+	{[]string{"resource", "principal", "named"}, fieldResource, useAny}, // AADSTS500011
+	{[]string{"resource", "id"}, fieldResourceID, useAny},
+	{[]string{"resource"}, fieldResource, useAny},
+	{[]string{"tenant", "named"}, fieldTenant, useAny}, // AADSTS500011
+	{[]string{"tenant", "id"}, fieldTenant, useAny},
+	{[]string{"tenant"}, fieldTenant, useAny},
+	{[]string{"directory"}, fieldTenant, useQuoted}, // AADSTS700016
+	{[]string{"organization"}, fieldTenant, useQuoted},
+	{[]string{"access"}, fieldResource, useQuoted},  // AADSTS50076: "to access '<app>'"
+	{[]string{"service"}, fieldResource, useQuoted}, // AADSTS650052: "a service '<app>'(<name>)"
+	{[]string{"scopes"}, fieldResource, useAny},
+	{[]string{"scope"}, fieldResource, useAny},
+	{[]string{"app", "id"}, fieldAppID, useAny},
+	{[]string{"application", "with", "identifier"}, fieldApp, useAny}, // AADSTS700016
+	{[]string{"application", "with", "id"}, fieldApp, useAny},         // AADSTS65001
+	{[]string{"application", "id"}, fieldAppID, useAny},
+	{[]string{"client", "app", "id"}, fieldAppID, useAny},
+	{[]string{"client", "id"}, fieldAppID, useAny},
+	{[]string{"app", "display", "name"}, fieldAppName, useAny},
+	{[]string{"app", "name"}, fieldAppName, useAny},
+	{[]string{"application", "name"}, fieldAppName, useAny},
+	{[]string{"application"}, fieldApp, useAny}, // AADSTS50020: "the application '<id>'(<name>)"; a form's "Application"
+	{[]string{"ip", "address"}, fieldIP, useAny},
+	{[]string{"client", "ip"}, fieldIP, useAny},
+	{[]string{"ip"}, fieldIP, useAny},
+	{[]string{"device", "platform"}, fieldPlatform, useAny},
+	{[]string{"operating", "system"}, fieldPlatform, useAny}, // the sign-in log's device details
+	{[]string{"device", "state"}, fieldState, useAny},
+	{[]string{"error", "codes"}, fieldCode, useAny},
+	{[]string{"error", "code"}, fieldCode, useAny},
+	{[]string{"result", "type"}, fieldCode, useAny}, // Log Analytics SigninLogs
+	{[]string{"failure", "reason"}, fieldMessage, useAny},
+	{[]string{"message"}, fieldMessage, useForm},
+	{[]string{"device", "identifier"}, fieldIgnored, useAny},
+	{[]string{"message"}, fieldIgnored, useAny},
+	{[]string{"advanced", "diagnostics"}, fieldIgnored, useAny},
 }
 
 // pasteLabelIndex lists, per first letter, the pasteLabels starting with it,
@@ -122,20 +164,58 @@ func (p *pasteScanner) label(i int) (int, bool) {
 			continue
 		}
 		v, sep, quote := labelValueStart(s, end)
-		// A GUID or a code is recognisable by itself, so a flag ("--tenant
-		// <id>", "-TenantId <id>") or a label without a colon will do; free
-		// text needs the colon.
+		form := false
+		if !sep && quote == 0 {
+			if fv, ok := formValue(s, i, end); ok {
+				v, sep, form = fv, true, true
+			}
+		}
+		if l.use == useQuoted && quote == 0 || l.use == useForm && !form {
+			continue
+		}
+		// A GUID, a URI or a code is recognisable by itself, so a flag
+		// ("--tenant <id>", "-TenantId <id>") or a label without a colon
+		// will do; free text needs the colon, a quote or a form.
 		switch {
 		case l.kind.isGUID():
 			if !sep && v == end {
 				continue
 			}
 			id, vend, ok := parseGUIDAt(s, v)
-			if !ok {
+			if ok {
+				p.field(l.kind, id)
+				return vend, true
+			}
+			if l.kind == fieldTenant {
+				named := len(l.words) == 2 && l.words[1] == "named"
+				if name, vend, ok := tenantNameAt(s, v, quote, sep || form, named); ok {
+					p.field(fieldTenantName, name)
+					return vend, true
+				}
+			}
+			continue
+		case l.kind == fieldResource:
+			if !sep && quote == 0 && v == end {
 				continue
 			}
-			p.field(l.kind, id)
-			return vend, true
+			if vend, ok := p.resourceAt(v, sep || quote != 0); ok {
+				return vend, true
+			}
+		case l.kind == fieldApp:
+			if sep || quote != 0 || v != end {
+				if id, vend, ok := parseGUIDAt(s, v); ok {
+					p.field(fieldAppID, id)
+					return p.appNameAfter(vend), true
+				}
+			}
+			// By name only as a form's label: "msal.application: …" is
+			// a logger's name, not a field.
+			if form && i >= p.msgEnd {
+				if text, vend := p.textAt(v, quote); text != "" {
+					p.field(fieldAppName, text)
+					return vend, true
+				}
+			}
 		case l.kind == fieldCode:
 			if !sep && v == end {
 				continue
@@ -145,6 +225,19 @@ func (p *pasteScanner) label(i int) (int, bool) {
 			}
 		case !sep:
 			continue
+		case l.kind == fieldMessage:
+			if d := p.target(); d.msgAt < 0 {
+				d.msgAt = v
+			}
+			// Label words in the message are prose, as after a code.
+			_, p.msgEnd = p.message(v, false)
+			return v, true
+		case l.kind == fieldSkip:
+			if _, vend, ok := parseGUIDAt(s, v); ok {
+				return vend, true
+			}
+			_, vend := p.textAt(v, quote)
+			return vend, true
 		case l.kind == fieldTimestamp:
 			if t, vend, ok := parseTimeAt(s, v); ok {
 				p.timestamp(t)
@@ -165,6 +258,149 @@ func (p *pasteScanner) label(i int) (int, bool) {
 	return 0, false
 }
 
+// formValue reports where the value of a label on a line of its own starts:
+// the sign-in log's details and the error page, copied from a browser, put
+// each label on a short line and its value on the next ("Sign-in error
+// code" / "53003"). The label's line is at most 40 bytes, so that a
+// sentence that ends in a label's words is not taken for one.
+func formValue(s string, i, end int) (int, bool) {
+	for ls := i; ls > 0 && s[ls-1] != '\n'; ls-- {
+		if i-ls >= 40 {
+			return 0, false
+		}
+	}
+	j := end
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+		j++
+	}
+	if j >= len(s) || s[j] != '\n' {
+		return 0, false
+	}
+	for j++; j < len(s) && (s[j] == ' ' || s[j] == '\t'); j++ {
+	}
+	if j >= len(s) || s[j] == '\n' {
+		return 0, false // an empty value: the next line is not this label's
+	}
+	return j, true
+}
+
+// resourceAt reads the resource app a label names at i: a GUID, or a URI
+// (https://graph.microsoft.com/.default, api://<id>). In a list or a quoted
+// value (scope: "openid profile https://…/.default"), the first of up to 8
+// items that is one.
+func (p *pasteScanner) resourceAt(i int, list bool) (int, bool) {
+	s := p.s
+	j := i
+	if j < len(s) && s[j] == '[' {
+		list = true
+		j++
+	}
+	for n := 0; n < 8 && j < len(s); n++ {
+		for j < len(s) && (s[j] == ' ' || s[j] == '"' || s[j] == '\'' || s[j] == ',') {
+			j++
+		}
+		if id, end, ok := parseGUIDAt(s, j); ok {
+			p.field(fieldResourceID, id)
+			return end, true
+		}
+		if uri, end, ok := parseURIAt(s, j); ok {
+			p.field(fieldResourceURI, uri)
+			return end, true
+		}
+		if !list {
+			break
+		}
+		k := j
+		for k < len(s) && k-j < 200 && !strings.ContainsRune(" \"',]}\n", rune(s[k])) {
+			k++
+		}
+		if k == j || k >= len(s) || s[k] == ']' || s[k] == '}' || s[k] == '\n' {
+			break
+		}
+		j = k
+	}
+	return 0, false
+}
+
+// appNameAfter reads the name that follows an app's ID in a message:
+// "'<id>'(Azure Portal)" or "'<id>' named 'Contoso HR'", and returns where
+// scanning resumes.
+func (p *pasteScanner) appNameAfter(i int) int {
+	s := p.s
+	j := i
+	if j < len(s) && (s[j] == '\'' || s[j] == '"') {
+		j++
+	}
+	k := j
+	for k < len(s) && s[k] == ' ' {
+		k++
+	}
+	if k < len(s) && s[k] == '(' {
+		if end := strings.IndexByte(s[k+1:min(len(s), k+1+maxTextValue)], ')'); end > 0 {
+			if name := cleanText(s[k+1 : k+1+end]); name != "" {
+				p.field(fieldAppName, name)
+			}
+			return k + 2 + end
+		}
+		return j
+	}
+	if end, ok := matchLabelWords(s, k, "named"); ok {
+		if v, _, quote := labelValueStart(s, end); quote != 0 {
+			if text, vend := p.textAt(v, quote); text != "" {
+				p.field(fieldAppName, text)
+				return vend
+			}
+		}
+	}
+	return j
+}
+
+// tenantNameAt reads a tenant named by domain or display name where a label
+// expects a tenant ID: quoted ("in tenant 'Contoso'", "the directory
+// 'contoso.onmicrosoft.com'"), to the end of the sentence after "tenant
+// named", or a domain after a colon or a flag ("-TenantId
+// contoso.onmicrosoft.com"). Placeholders ("{tenant}", "<tenant>") and URLs
+// are not names.
+func tenantNameAt(s string, i int, quote byte, sep, named bool) (string, int, bool) {
+	var raw string
+	end := i
+	switch {
+	case quote != 0:
+		k := strings.IndexByte(s[i:min(len(s), i+maxTextValue)], quote)
+		if k <= 0 {
+			return "", i, false
+		}
+		raw, end = s[i:i+k], i+k+1
+	case named:
+		k := i
+		for k < len(s) && k-i < maxTextValue && s[k] != '\n' && s[k] != '"' && s[k] != ',' && s[k] != ';' &&
+			!(s[k] == '.' && (k+1 == len(s) || s[k+1] == ' ' || s[k+1] == '\n')) {
+			k++
+		}
+		raw, end = s[i:k], k
+	default:
+		k := i
+		for k < len(s) && k-i < maxTextValue && (isAlnumASCII(s[k]) || s[k] == '.' || s[k] == '-') {
+			k++
+		}
+		raw = strings.TrimRight(s[i:k], ".-")
+		end = i + len(raw)
+		if !strings.Contains(raw, ".") || !sep && k < len(s) && isWordByte(s[k]) {
+			return "", i, false // not a domain
+		}
+	}
+	name := cleanText(raw)
+	if name == "" || strings.ContainsAny(name, "{}<>$%") || strings.Contains(name, "://") {
+		return "", i, false
+	}
+	return name, end, true
+}
+
+// cleanText is a value as one clean line: whitespace collapsed, valid UTF-8.
+func cleanText(s string) string {
+	return strings.Join(strings.Fields(strings.ToValidUTF8(s, "")), " ")
+}
+
 // labelAt reports whether a label followed by ':' or '=' starts at i: the end
 // of a free-text value or of a message. In a message (inProse), a label whose
 // words also occur in prose counts only at the start of a sentence or field.
@@ -176,6 +412,9 @@ func (p *pasteScanner) labelAt(i int, inProse bool) bool {
 	}
 	for _, li := range pasteLabelIndex[c-'a'] {
 		l := &pasteLabels[li]
+		if l.use != useAny {
+			continue
+		}
 		end, ok := matchLabelWords(s, i, l.words...)
 		if !ok {
 			continue
@@ -198,7 +437,7 @@ func (p *pasteScanner) labelAt(i int, inProse bool) bool {
 }
 
 // labelValueStart skips what lies between a label and its value: a closing
-// quote (JSON keys), blanks, one ':' or '=', blanks (a line break too, for
+// quote (JSON keys), blanks, one ':', '=' or '|', blanks (a line break too, for
 // pages laid out in two columns), and an opening quote. sep reports whether
 // a ':' or '=' was there; quote is the opening quote skipped, or 0.
 func labelValueStart(s string, j int) (v int, sep bool, quote byte) {
@@ -208,7 +447,7 @@ func labelValueStart(s string, j int) (v int, sep bool, quote byte) {
 	for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
 		j++
 	}
-	if j < len(s) && (s[j] == ':' || s[j] == '=') {
+	if j < len(s) && (s[j] == ':' || s[j] == '=' || s[j] == '|') { // '|': a table's cell
 		sep = true
 		j++
 		for k := j; k < len(s) && k-j < 16 && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n'); k++ {
@@ -380,11 +619,11 @@ func (p *pasteScanner) textAt(i int, quote byte) (string, int) {
 		if quote == 0 && (c == ',' || c == ';') {
 			break
 		}
-		if isWordByte(c) && (j == i || !isWordByte(s[j-1])) && p.labelAt(j, false) {
-			break
+		if isWordByte(c) && (j == i || !isWordByte(s[j-1])) && (p.labelAt(j, false) || hasPrefixFold(s[j:], "aadsts")) {
+			break // a code ends the value too: it must not be skipped over
 		}
 	}
-	v := strings.Join(strings.Fields(strings.ToValidUTF8(s[i:j], "")), " ")
+	v := cleanText(s[i:j])
 	switch strings.ToLower(v) {
 	case "not available", "n/a", "none", "null", "unknown", "-":
 		v = ""
@@ -487,6 +726,48 @@ func skipWrap(s string, j int) int {
 		return k
 	}
 	return j
+}
+
+// maxURI bounds a resource URI.
+const maxURI = 200
+
+// parseURIAt reads an app's URI at i (https://, http:// or api://), up to a
+// quote, a blank or a delimiter, and returns it as the resource it names:
+// scheme and host in lower case, without a scope's "/.default" or trailing
+// slashes. Sign-in and help pages (login.*, aka.ms) name no resource.
+func parseURIAt(s string, i int) (string, int, bool) {
+	var scheme string
+	for _, sc := range []string{"https://", "http://", "api://"} {
+		if hasPrefixFold(s[i:], sc) {
+			scheme = sc
+			break
+		}
+	}
+	if scheme == "" {
+		return "", i, false
+	}
+	j := i + len(scheme)
+	hostStart := j
+	for j < len(s) && j-i < maxURI && !strings.ContainsRune(" \t\n\"'<>()[]{},;|`", rune(s[j])) {
+		j++
+	}
+	end := j
+	for end > hostStart && strings.IndexByte(".:", s[end-1]) >= 0 {
+		end-- // "…/.default." ends a sentence
+	}
+	rest := s[hostStart:end]
+	host, path, _ := strings.Cut(rest, "/")
+	host = strings.ToLower(host)
+	if host == "" || !utf8.ValidString(rest) || strings.HasPrefix(host, "login.") || host == "aka.ms" {
+		return "", i, false
+	}
+	path = strings.TrimSuffix(strings.TrimRight(path, "/"), ".default")
+	path = strings.TrimRight(path, "/")
+	uri := scheme + host
+	if path != "" {
+		uri += "/" + path
+	}
+	return uri, end, true
 }
 
 // parseTimeAt reads an ISO 8601 timestamp at i as AAD and its clients write

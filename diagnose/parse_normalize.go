@@ -78,6 +78,12 @@ func normalizePaste(text string) (out []byte, percent bool) {
 			var n int
 			out, n = appendUnescaped(out, text[i:])
 			i += n
+		case c == '|' && psGutter(out, text[i+1:]):
+			// PowerShell 7 wraps an error record's lines behind a
+			// "     | " gutter: without it, a value wrapped onto the next
+			// line reads like any wrapped line.
+			out = append(out, ' ')
+			i++
 		default: // '%', or a '|' or '>' outside a Slack link
 			percent = percent || c == '%'
 			out = append(out, c)
@@ -85,6 +91,40 @@ func normalizePaste(text string) (out []byte, percent bool) {
 		}
 	}
 	return out, percent
+}
+
+// psGutter reports whether a '|' between out (the line so far) and rest is
+// the gutter PowerShell 7 puts before each line of an error record: only
+// blanks and a line number before it on its line, a blank or the line end
+// after it.
+func psGutter(out []byte, rest string) bool {
+	if len(rest) > 0 && rest[0] != ' ' && rest[0] != '\n' && rest[0] != '\r' {
+		return false
+	}
+	for k := len(out) - 1; k >= 0 && out[k] != '\n'; k-- {
+		if len(out)-k > 12 || out[k] != ' ' && out[k] != '\t' && !isDigit(out[k]) {
+			return false
+		}
+	}
+	return true
+}
+
+// hasFormPlus reports whether b holds a '+' where form encoding put it for a
+// space: after ':', '.', ',' or ';' and before a letter or digit
+// ("AADSTS53003:+Access+has+been+blocked…+Trace+ID:+…"). Base64, which
+// has '+' too, never has those punctuation marks.
+func hasFormPlus(b []byte) bool {
+	for i := 1; i+1 < len(b); i++ {
+		k := bytes.IndexByte(b[i:len(b)-1], '+')
+		if k < 0 {
+			return false
+		}
+		i += k
+		if strings.IndexByte(":.,;", b[i-1]) >= 0 && isAlnumASCII(b[i+1]) {
+			return true
+		}
+	}
+	return false
 }
 
 // pasteSpecial marks the bytes normalizePaste must look at; runs of other
@@ -239,18 +279,28 @@ func appendUnescaped(out []byte, s string) ([]byte, int) {
 }
 
 // decodePercentTokens form-decodes the whitespace-separated tokens of b that
-// hold a %XX escape: redirect URLs, claims= parameters. Tokens without one are
-// left alone, so a '+' in plain text or base64 stays a '+'. A token encoded
-// twice is decoded twice.
-func decodePercentTokens(b []byte) []byte {
+// hold a %XX escape: redirect URLs, claims= parameters; with form, also
+// those that hold a '+' where a space was (hasFormPlus: MSAL on iOS and
+// macOS writes its errors so). Other tokens are left alone, so a '+' in
+// plain text or base64 stays a '+'. A token encoded twice is decoded twice.
+func decodePercentTokens(b []byte, form bool) []byte {
 	var out []byte
 	done := 0 // b[:done] is in out already
 	for i := 0; i+2 < len(b); i++ {
-		k := bytes.IndexByte(b[i:len(b)-2], '%') // vectorised: most of a log has no '%'
+		var k int
+		if form {
+			k = bytes.IndexAny(b[i:len(b)-2], "%+")
+		} else {
+			k = bytes.IndexByte(b[i:len(b)-2], '%') // vectorised: most of a log has no '%'
+		}
 		if k < 0 {
 			break
 		}
-		if i += k; !isHex(b[i+1]) || !isHex(b[i+2]) {
+		i += k
+		switch {
+		case b[i] == '%' && isHex(b[i+1]) && isHex(b[i+2]):
+		case b[i] == '+' && i > 0 && strings.IndexByte(":.,;", b[i-1]) >= 0 && isAlnumASCII(b[i+1]):
+		default:
 			continue
 		}
 		start, end := i, i

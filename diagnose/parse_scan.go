@@ -80,7 +80,7 @@ type pastePart struct {
 }
 
 func (d *pastePart) empty() bool {
-	return d.vals == [numStringFields]string{} && d.ts.IsZero() && len(d.pols) == 0
+	return d.vals == [numStringFields]string{} && d.ts.IsZero() && len(d.pols) == 0 && d.msgAt < 0
 }
 
 func (d *pastePart) addPolicies(ids []string) {
@@ -399,12 +399,20 @@ func (p *pasteScanner) results() []SignInError {
 			TraceID:        d.vals[fieldTrace],
 			Timestamp:      d.ts,
 			TenantID:       d.vals[fieldTenant],
+			TenantName:     d.vals[fieldTenantName],
 			AppID:          d.vals[fieldAppID],
 			AppName:        d.vals[fieldAppName],
+			ResourceID:     d.vals[fieldResourceID],
+			ResourceURI:    d.vals[fieldResourceURI],
 			IPAddress:      d.vals[fieldIP],
 			DevicePlatform: d.vals[fieldPlatform],
 			DeviceState:    d.vals[fieldState],
 			DeviceCodeFlow: p.deviceFlow,
+		}
+		if e.ResourceID == "" && e.ResourceURI != "" {
+			if a, ok := AppByURI(e.ResourceURI); ok {
+				e.ResourceID = a.ID
+			}
 		}
 		if d.msgAt >= 0 {
 			e.Message, _ = p.message(d.msgAt, true)

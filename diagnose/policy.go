@@ -113,7 +113,8 @@ func (u UsersCondition) MarshalJSON() ([]byte, error) {
 
 // unmodelled returns the members of the JSON object data whose names match
 // none of known (case-insensitively, as encoding/json matches fields), in
-// order, values compacted.
+// order, values compacted; OData annotations (@odata.type,
+// includeUsers@odata.type) are left out.
 func unmodelled(data []byte, known []string) ([]rawProperty, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if _, err := dec.Token(); err != nil { // {
@@ -130,8 +131,8 @@ func unmodelled(data []byte, known []string) ([]rawProperty, error) {
 		if err := dec.Decode(&v); err != nil {
 			return nil, err
 		}
-		if slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, name) }) {
-			continue
+		if strings.Contains(name, "@") || slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, name) }) {
+			continue // annotations describe a value; they are not sent back
 		}
 		var c bytes.Buffer
 		if err := json.Compact(&c, v); err != nil {

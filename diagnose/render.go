@@ -59,7 +59,18 @@ func verdictDetail(d *Diagnosis) string {
 			s += fmt.Sprintf("; %d more may block", c.mayBlock)
 		}
 	case VerdictPossiblyBlocked:
-		s = fmt.Sprintf("%s service provider users of %s, depending on facts not known", policiesVerb(c.mayBlock, "may block"), partner)
+		if c.mayBlock == 0 {
+			s = "no policy read blocks service provider users of " + partner
+		} else {
+			s = fmt.Sprintf("%s service provider users of %s, depending on facts not known", policiesVerb(c.mayBlock, "may block"), partner)
+		}
+		if n := len(d.UnreadPolicies); n > 0 {
+			them := "them"
+			if n == 1 {
+				them = "it"
+			}
+			s += fmt.Sprintf("; %s could not be read, and the policies in %s may block", plural(n, "policy export", "policy exports"), them)
+		}
 	case VerdictNotBlocked:
 		if d.Unexplained() {
 			s = fmt.Sprintf("the error (AADSTS%d) says Conditional Access stopped the sign-in, but no policy read blocks service provider users of %s now; re-check in a few minutes", d.Scenario.ErrorCode, partner)

@@ -9,9 +9,10 @@ import (
 //
 // Its JSON form (ca-check parse --json) has the fields in this order, each
 // omitted when empty: code, name, category, message, correlationId, traceId,
-// timestamp (RFC 3339, UTC), tenantId, appId, appName, ipAddress,
-// devicePlatform, deviceState, policyIds, deviceCodeFlow. Message sits with
-// the code it describes; the identifiers a support engineer copies follow.
+// timestamp (RFC 3339, UTC), tenantId, tenantName, appId, appName,
+// resourceId, resourceUri, ipAddress, devicePlatform, deviceState,
+// policyIds, deviceCodeFlow. Message sits with the code it describes; the
+// identifiers a support engineer copies follow.
 type SignInError struct {
 	Code     int      `json:"code"`
 	Name     string   `json:"name,omitempty"`
@@ -27,9 +28,22 @@ type SignInError struct {
 	Timestamp time.Time `json:"timestamp,omitzero"`
 	// TenantID is the tenant signed in to (the customer), when the paste
 	// names it: a tenant ID field, --tenant / -TenantId, or the authority URL.
-	TenantID       string `json:"tenantId,omitempty"`
-	AppID          string `json:"appId,omitempty"`
-	AppName        string `json:"appName,omitempty"`
+	TenantID string `json:"tenantId,omitempty"`
+	// TenantName is that tenant where the paste names it by verified
+	// domain or display name instead ("does not exist in tenant
+	// 'Contoso'", "not found in the directory 'contoso.onmicrosoft.com'").
+	TenantName string `json:"tenantName,omitempty"`
+	// AppID and AppName are the app signed in with or to, as the error
+	// page's "App id" or a message names it.
+	AppID   string `json:"appId,omitempty"`
+	AppName string `json:"appName,omitempty"`
+	// ResourceID is the resource app the sign-in asked for ("to access
+	// '<id>'", a scope, "Resource ID"), which decides the policies that
+	// apply; from ResourceURI when the URI is a well-known one.
+	ResourceID string `json:"resourceId,omitempty"`
+	// ResourceURI is the resource as the paste names it by URI
+	// ("https://graph.microsoft.com", without a scope's /.default).
+	ResourceURI    string `json:"resourceUri,omitempty"`
 	IPAddress      string `json:"ipAddress,omitempty"`
 	DevicePlatform string `json:"devicePlatform,omitempty"`
 	DeviceState    string `json:"deviceState,omitempty"`
