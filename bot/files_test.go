@@ -3,10 +3,13 @@ package bot_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/cacheck/ca-check/bot/slacktest"
+	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // fileShare is the message event of a message that shared files, as Slack
@@ -126,5 +129,33 @@ func TestOutsiderFileNotRead(t *testing.T) {
 	h.settle()
 	if calls := h.slack.Calls(slacktest.MethodFileDownload, "files.info", "chat.postMessage", "chat.postEphemeral"); len(calls) != 0 {
 		t.Errorf("an outsider's file was read or answered: %v", methodsOf(calls))
+	}
+}
+
+// A scan's digest goes to the channel with the whole result as a CSV file.
+func TestScanDigestWithCSV(t *testing.T) {
+	h := start(t)
+	rep := scan.NewReport(partnerID, time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC), []scan.TenantResult{
+		{Tenant: scan.Tenant{ID: contosoID, DisplayName: "=cmd|' /C calc'!A0"}, Verdict: diagnose.VerdictLikelyBlocked,
+			Blocking: []scan.Policy{{ID: "p1", DisplayName: "Require compliant device", Effect: diagnose.EffectBlocks}}},
+		{Tenant: scan.Tenant{ID: fabrikamID, DisplayName: "Fabrikam"}, Error: "no consent", ErrorCode: "unauthorized"},
+	})
+	if err := h.bot.PostDigest(t.Context(), channel, "", rep, nil, engineer); err != nil {
+		t.Fatal(err)
+	}
+	post := h.wait(1, "chat.postMessage")[0]
+	if !strings.Contains(post.Text(), "Require compliant device") || !strings.Contains(post.Text(), "no consent") {
+		t.Errorf("digest:\n%s", post.Text())
+	}
+	up := h.wait(1, slacktest.MethodFileUpload)[0]
+	csv := string(up.Body)
+	if !strings.HasSuffix(up.Arg("filename"), ".csv") || !strings.Contains(csv, contosoID) || !strings.Contains(csv, fabrikamID) {
+		t.Errorf("CSV %s:\n%s", up.Arg("filename"), csv)
+	}
+	if strings.Contains(csv, ",=cmd") || strings.Contains(csv, "\n=cmd") {
+		t.Errorf("a formula reached the CSV undefused:\n%s", csv)
+	}
+	if done := h.wait(1, "files.completeUploadExternal")[0]; done.Arg("channel_id") != channel {
+		t.Errorf("the CSV was shared in %q", done.Arg("channel_id"))
 	}
 }

@@ -18,19 +18,22 @@ import (
 // scope, and a scope cannot stay once nothing needs it.
 var (
 	methodScopes = map[string]string{
-		"auth.test":                  "",
-		"apps.connections.open":      "", // app-level token (connections:write), not a bot scope
-		"chat.postMessage":           "chat:write",
-		"chat.postEphemeral":         "chat:write",
-		"chat.update":                "chat:write",
-		"conversations.open":         "im:write", // approval requests by DM
-		"views.open":                 "",         // the Reject form
-		"users.info":                 "users:read",
-		"usergroups.users.list":      "usergroups:read", // CACHECK_ENGINEER_GROUP
-		"views.publish":              "",
-		slacktest.MethodResponseURL:  "", // response URLs need no token
-		slacktest.MethodFileDownload: "files:read",
-		"files.info":                 "files:read", // long pastes Slack turned into files
+		"auth.test":                    "",
+		"apps.connections.open":        "", // app-level token (connections:write), not a bot scope
+		"chat.postMessage":             "chat:write",
+		"chat.postEphemeral":           "chat:write",
+		"chat.update":                  "chat:write",
+		"conversations.open":           "im:write", // approval requests by DM
+		"views.open":                   "",         // the Reject form
+		"users.info":                   "users:read",
+		"usergroups.users.list":        "usergroups:read", // CACHECK_ENGINEER_GROUP
+		"views.publish":                "",
+		slacktest.MethodResponseURL:    "", // response URLs need no token
+		slacktest.MethodFileDownload:   "files:read",
+		"files.info":                   "files:read",  // long pastes Slack turned into files
+		"files.getUploadURLExternal":   "files:write", // a fleet scan's CSV
+		"files.completeUploadExternal": "files:write",
+		slacktest.MethodFileUpload:     "",
 	}
 	eventScopes = map[string]string{
 		"app_home_opened":  "",

@@ -37,6 +37,11 @@ const (
 // MethodResponseURL is the Method of calls recorded at a response_url.
 const MethodResponseURL = "response_url"
 
+// MethodFileUpload is the Method of calls recorded at the upload URL that
+// files.getUploadURLExternal hands out; Args "file" is the new file's ID,
+// "filename" its name, and Body the file's content.
+const MethodFileUpload = "file_upload"
+
 // MethodFileDownload is the Method of calls recorded at a file's
 // url_private_download; Args "file" is the file's ID.
 const MethodFileDownload = "file_download"
@@ -60,6 +65,7 @@ type Server struct {
 	users   map[string]slack.User
 	groups  map[string][]string // user group ID → members
 	files   map[string]storedFile
+	uploads int // files.getUploadURLExternal's IDs
 	// enterprise is the Enterprise Grid organization auth.test names.
 	enterprise string
 	latency    map[string]time.Duration
@@ -92,6 +98,7 @@ func New() *Server {
 	mux.HandleFunc("POST /response/{id}", s.serveResponseURL)
 	mux.HandleFunc("GET /socket", s.serveSocket)
 	mux.HandleFunc("GET /files/{id}", s.serveFile)
+	mux.HandleFunc("POST /upload/{id}", s.serveUpload)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	s.APIURL = s.srv.URL + "/api/"
@@ -187,6 +194,24 @@ func (s *Server) SetFileShare(id, channel, ts, threadTS string) {
 	f := s.files[id]
 	f.info.Shares.Public = map[string][]slack.ShareFileInfo{channel: {{Ts: ts, ThreadTs: threadTS}}}
 	s.files[id] = f
+}
+
+// serveUpload takes a file uploaded to an upload URL, as multipart form
+// data with the content in the field "file".
+func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
+	c := Call{Method: MethodFileUpload, Args: url.Values{"file": {r.PathValue("id")}}, Token: bearer(r.Header.Get("Authorization"))}
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		c.Error = "no file"
+		s.record(c)
+		http.Error(w, "no file", http.StatusBadRequest)
+		return
+	}
+	defer f.Close()
+	c.Body, _ = io.ReadAll(f)
+	c.Args.Set("filename", hdr.Filename)
+	s.record(c)
+	w.Write([]byte("OK"))
 }
 
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
@@ -384,6 +409,17 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 			return map[string]any{"ok": false, "error": "file_not_found"}
 		}
 		ok["file"] = f.info
+	case "files.getUploadURLExternal":
+		s.mu.Lock()
+		s.uploads++
+		id := fmt.Sprintf("F0UP%04d", s.uploads)
+		s.mu.Unlock()
+		ok["upload_url"] = s.URL + "/upload/" + id
+		ok["file_id"] = id
+	case "files.completeUploadExternal":
+		var files []map[string]any
+		_ = json.Unmarshal([]byte(c.Args.Get("files")), &files)
+		ok["files"] = files
 	case "usergroups.users.list":
 		s.mu.Lock()
 		members, known := s.groups[c.Args.Get("usergroup")]
