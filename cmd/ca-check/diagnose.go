@@ -291,7 +291,7 @@ func readExport[T any](path string, decode func([]byte) ([]T, error)) ([]T, erro
 
 // diagnoseLive reads the evidence from the customer tenant through Graph.
 func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenario) (*diagnose.Diagnosis, error) {
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
+	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/diagnose"
 )
 
@@ -20,12 +20,10 @@ func runHealthcheck(ctx context.Context, c *cli, args []string) error {
 		return err
 	}
 	if *addr == "" {
-		var bc struct {
-			HealthAddr string `envconfig:"HEALTH_ADDR" default:":8081"`
-		}
-		if err := envconfig.Process(envPrefix, &bc); err != nil {
-			return diagnose.Errorf(diagnose.EINVALID, "%s", envError(err))
-		}
+		// The address as serve reads it, default included; the other
+		// variables are serve's to check.
+		var bc bot.Config
+		readEnv(&bc, os.Getenv)
 		*addr = bc.HealthAddr
 	}
 	host, port, err := net.SplitHostPort(*addr)

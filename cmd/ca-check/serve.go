@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -36,7 +37,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if fs.NArg() > 0 {
 		return diagnose.Errorf(diagnose.EINVALID, "serve takes no arguments; it is configured by CACHECK_ environment variables ('ca-check help env')")
 	}
-	bc, gc, err := loadConfig()
+	bc, gc, err := loadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
