@@ -176,6 +176,41 @@ func TestLoadGraphConfig(t *testing.T) {
 	}
 }
 
+// serve has no flags: its help says what it needs instead of an empty
+// "Flags:" section, and every variable it names exists.
+func TestServeHelp(t *testing.T) {
+	r := cmd(t, "", "serve", "--help")
+	if r.status != 0 {
+		t.Fatalf("status %d", r.status)
+	}
+	if strings.Contains(r.stderr, "Flags:") {
+		t.Errorf("serve --help shows a Flags: section:\n%s", r.stderr)
+	}
+	for _, w := range []string{
+		"CACHECK_SLACK_BOT_TOKEN", "CACHECK_SLACK_APP_TOKEN", "CACHECK_HTTP_ADDR", "CACHECK_SLACK_SIGNING_SECRET",
+		"CACHECK_PARTNER_TENANT_ID", "CACHECK_CLIENT_ID", "CACHECK_CLIENT_SECRET", "CACHECK_MANAGED_IDENTITY_CLIENT_ID",
+		"CACHECK_DB (default ./ca-check.db", "CACHECK_HEALTH_ADDR (default :8081)", "ca-check help env",
+	} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("serve --help does not say %q:\n%s", w, r.stderr)
+		}
+	}
+	known := cmd(t, "", "help", "env").stdout
+	for _, f := range strings.FieldsFunc(r.stderr, func(r rune) bool { return r != '_' && (r < 'A' || r > 'Z') }) {
+		if strings.HasPrefix(f, "CACHECK_") && !strings.Contains(known, f+"\n") && !strings.Contains(known, f+" (default") {
+			t.Errorf("serve --help names %s, which help env does not list", f)
+		}
+	}
+	// 'help serve' is the same text, on stdout.
+	if h := cmd(t, "", "help", "serve"); h.status != 0 || h.stdout != r.stderr {
+		t.Errorf("help serve: status %d, %q", h.status, h.stdout)
+	}
+	// Commands with flags still list them.
+	if r := cmd(t, "", "tenants", "--help"); !strings.Contains(r.stderr, "Flags:") || !strings.Contains(r.stderr, "-json") {
+		t.Errorf("tenants --help:\n%s", r.stderr)
+	}
+}
+
 func TestValidationProblems(t *testing.T) {
 	err := bot.Config{}.Validate()
 	var ce *bot.ConfigError

@@ -24,7 +24,7 @@ type diagnoseFlags struct {
 }
 
 func runDiagnose(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "diagnose", "(--policies PATH | --tenant TENANT) [flags]")
+	fs := newFlags(c, "diagnose", "(--policies PATH | --tenant TENANT) [flags]", "")
 	var f diagnoseFlags
 	fs.StringVar(&f.tenant, "tenant", "", "diagnose live: customer tenant ID, verified domain, or GDAP customer name (needs the CACHECK_ Graph settings)")
 	fs.StringVar(&f.policies, "policies", "", "offline: exported CA policies (a Graph list, an array, one policy, or a directory of such .json files)")

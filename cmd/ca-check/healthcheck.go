@@ -14,7 +14,7 @@ import (
 // runHealthcheck is the container health check: the image has no shell or
 // curl, so the binary checks itself.
 func runHealthcheck(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "healthcheck", "[--addr HOST:PORT]")
+	fs := newFlags(c, "healthcheck", "[--addr HOST:PORT]", "")
 	addr := fs.String("addr", "", "address of the health endpoint (default $CACHECK_HEALTH_ADDR, or :8081)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

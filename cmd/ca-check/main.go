@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/cacheck/ca-check/diagnose"
@@ -123,12 +124,23 @@ func runHelp(ctx context.Context, c *cli, args []string) error {
 }
 
 // newFlags returns a flag set that reports to c.stderr and never exits.
-func newFlags(c *cli, name, synopsis string) *flag.FlagSet {
+// Its usage says about (when not empty) after the synopsis, then lists the
+// flags, if the command has any.
+func newFlags(c *cli, name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: ca-check %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintln(w, strings.TrimSpace("Usage: ca-check "+name+" "+synopsis))
+		if about != "" {
+			fmt.Fprint(w, "\n"+about)
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(w, "\nFlags:")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }

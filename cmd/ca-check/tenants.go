@@ -11,7 +11,7 @@ import (
 )
 
 func runTenants(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "tenants", "[--json]")
+	fs := newFlags(c, "tenants", "[--json]", "")
 	asJSON := fs.Bool("json", false, "print JSON: {\"customers\":[…]}")
 	if err := parseFlags(fs, args); err != nil {
 		return err
