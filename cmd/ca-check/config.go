@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
@@ -111,14 +110,6 @@ func setField(f reflect.Value, s string) error {
 		return fmt.Errorf("a supported type (%s is not one)", f.Type())
 	}
 	return nil
-}
-
-// graph returns a Graph client for gc, over c.graphTransport when set.
-func (c *cli) graph(gc graphclient.Config, opts ...graphclient.Option) (*graphclient.Client, error) {
-	if c.graphTransport != nil {
-		opts = append([]graphclient.Option{graphclient.WithHTTPClient(&http.Client{Transport: c.graphTransport})}, opts...)
-	}
-	return graphclient.New(gc, opts...)
 }
 
 // configError is every configuration problem found, reported as one

@@ -71,10 +71,37 @@ func newGraph(t *testing.T) *graphtest.Server {
 	return g
 }
 
+// testVersion is the version live tests give the binary: a test binary has
+// no VCS information of its own.
+var testVersion = buildVersion{Version: "v0.9.0", Commit: "0123456789abcdef0123456789abcdef01234567", Time: "2026-12-01T10:00:00Z", Go: "go1.26"}
+
 func liveCLI(g *graphtest.Server) (*cli, *bytes.Buffer, *syncBuffer) {
 	var out bytes.Buffer
 	errb := &syncBuffer{}
-	return &cli{stdin: strings.NewReader(""), stdout: &out, stderr: errb, graphTransport: g.Client().Transport}, &out, errb
+	return &cli{stdin: strings.NewReader(""), stdout: &out, stderr: errb, graphTransport: g.Client().Transport, version: testVersion}, &out, errb
+}
+
+// checkUserAgent fails unless every request g saw, to Entra ID and to
+// Graph, says it came from this ca-check first.
+func checkUserAgent(t *testing.T, g *graphtest.Server) {
+	t.Helper()
+	want := testVersion.UserAgent() + " "
+	reqs := g.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("no request reached the fake Graph")
+	}
+	entra := 0
+	for _, r := range reqs {
+		if !strings.HasPrefix(r.Path, "/v1.0/") {
+			entra++
+		}
+		if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, want) {
+			t.Errorf("%s %s: User-Agent %q, want it to start with %q", r.Method, r.Path, ua, want)
+		}
+	}
+	if entra == 0 {
+		t.Error("no token request was seen: the check covers Graph alone")
+	}
 }
 
 // diagnose --tenant reads the tenant through Graph and prints the same JSON
@@ -114,6 +141,7 @@ func TestDiagnoseLive(t *testing.T) {
 	if strings.Contains(errb.String(), clientSecret) {
 		t.Error("stderr shows the client secret")
 	}
+	checkUserAgent(t, g)
 }
 
 func TestTenants(t *testing.T) {
@@ -265,6 +293,17 @@ func TestServeEndToEnd(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(fake.Calls("chat.postMessage")); n != 3 {
 		t.Errorf("%d messages posted, want 3 (the command's, the link's and the paste's)", n)
+	}
+
+	// Slack, Graph and the logs know which ca-check this is.
+	for _, c := range fake.Calls() {
+		if ua := c.Header.Get("User-Agent"); ua != testVersion.UserAgent() {
+			t.Errorf("Slack's %s: User-Agent %q, want %q", c.Method, ua, testVersion.UserAgent())
+		}
+	}
+	checkUserAgent(t, g)
+	if !strings.Contains(logs.String(), `"msg":"ca-check","version":"v0.9.0","commit":"`+testVersion.Commit+`","commit_time":"2026-12-01T10:00:00Z"`) {
+		t.Errorf("no start-up line with the version in the logs:\n%s", logs)
 	}
 }
 

@@ -8,6 +8,7 @@
 //	ca-check parse [--json] [FILE|-]     find AADSTS errors in a paste
 //	ca-check diagnose …                  evaluate policies, offline or live
 //	ca-check tenants                     list GDAP customers
+//	ca-check version                     the version, commit and commit time
 //	ca-check help [env|COMMAND]          this help, or the environment variables
 package main
 
@@ -29,7 +30,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
+	os.Exit(run(ctx, os.Args[1:], &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, version: readVersion()}))
 }
 
 // cli is what a command may touch of the outside world, so tests can run
@@ -40,6 +41,16 @@ type cli struct {
 	// graphTransport, when set, carries every request to Graph and Entra
 	// ID: tests point it at a fake's TLS certificate.
 	graphTransport http.RoundTripper
+	// version is the binary's; zero means read it from the build info.
+	version buildVersion
+}
+
+// buildVersion is the binary's version, as c.version or the build info.
+func (c *cli) buildVersion() buildVersion {
+	if c.version.Version == "" {
+		return readVersion()
+	}
+	return c.version
 }
 
 type command struct {
@@ -54,6 +65,7 @@ func commands() []command {
 		{"diagnose", "evaluate Conditional Access policies for a partner sign-in, from exported JSON or live (--tenant)", runDiagnose},
 		{"tenants", "list the partner's GDAP customers with relationship status and end date", runTenants},
 		{"healthcheck", "exit 0 when the local bot answers /healthz (for container health checks)", runHealthcheck},
+		{"version", "print the version, the commit and its time", runVersion},
 		{"help", "show help for a command, or 'help env' for the environment variables", runHelp},
 	}
 }
@@ -117,7 +129,9 @@ func runHelp(ctx context.Context, c *cli, args []string) error {
 	}
 	for _, cmd := range commands() {
 		if cmd.name == args[0] && cmd.name != "help" {
-			return cmd.run(ctx, &cli{stdin: c.stdin, stdout: c.stdout, stderr: c.stdout, graphTransport: c.graphTransport}, []string{"--help"})
+			help := *c
+			help.stderr = c.stdout
+			return cmd.run(ctx, &help, []string{"--help"})
 		}
 	}
 	return diagnose.Errorf(diagnose.EINVALID, "no help for %q: run 'ca-check help' for the commands", args[0])

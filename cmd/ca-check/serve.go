@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,10 +42,14 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	v := c.buildVersion()
 	log := newLogger(c.stderr, bc.LogLevel)
+	log.Info("ca-check", v.logAttrs()...)
+	ua := v.UserAgent()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	graph, err := graphclient.New(gc, graphclient.WithLogger(log), graphclient.WithHTTPClient(&http.Client{Transport: newGraphMetrics(reg).wrap(c.graphTransport)}))
+	graphHTTP := &http.Client{Transport: withUserAgent(ua, newGraphMetrics(reg).wrap(c.baseTransport()))}
+	graph, err := graphclient.New(gc, graphclient.WithLogger(log), graphclient.WithHTTPClient(graphHTTP))
 	if err != nil {
 		return err
 	}
@@ -53,7 +58,9 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return diagnose.Errorf(diagnose.EUNAVAILABLE, "CACHECK_DB: %w", err)
 	}
 	defer st.Close()
-	b, err := bot.New(bc, graph, st, bot.WithChanger(graph), bot.WithLogger(log), bot.WithRegistry(reg))
+	// The bot's own default client, with ca-check's User-Agent.
+	slackHTTP := &http.Client{Timeout: 30 * time.Second, Transport: withUserAgent(ua, http.DefaultTransport)}
+	b, err := bot.New(bc, graph, st, bot.WithChanger(graph), bot.WithLogger(log), bot.WithRegistry(reg), bot.WithHTTPClient(slackHTTP))
 	if err != nil {
 		return diagnose.Errorf(diagnose.EINVALID, "%w", err)
 	}
