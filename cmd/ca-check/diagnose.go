@@ -299,5 +299,8 @@ func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenar
 	if err != nil {
 		return nil, err
 	}
+	if !graphclient.IsGUID(tenant) {
+		c.say("resolving the tenant %q", strings.TrimSpace(tenant))
+	}
 	return graph.Diagnose(ctx, tenant, sc)
 }

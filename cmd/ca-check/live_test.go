@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -142,6 +143,91 @@ func TestDiagnoseLive(t *testing.T) {
 		t.Error("stderr shows the client secret")
 	}
 	checkUserAgent(t, g)
+	// stderr is no terminal here: nothing said about the steps.
+	if errb.String() != "" {
+		t.Errorf("stderr %q, want nothing", errb)
+	}
+}
+
+// At a terminal, a live command says each step once on stderr: the token,
+// the reads, What If; stdout holds the result alone.
+func TestLiveProgress(t *testing.T) {
+	g := newGraph(t)
+	c, out, errb := liveCLI(g)
+	c.progress = c.stderr
+	if status := run(t.Context(), []string{"diagnose", "--tenant", "Contoso Ltd", "--json"}, c); status != 0 {
+		t.Fatalf("status %d: %s", status, errb)
+	}
+	t.Log(errb)
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	for _, w := range []string{
+		`ca-check: resolving the tenant "Contoso Ltd"…`,
+		"ca-check: getting a token for tenant " + examplePartner + " from 127.0.0.1:",
+		"ca-check: reading the partner's GDAP relationships…",
+		"ca-check: getting a token for tenant " + exampleTenant,
+		"ca-check: reading the Conditional Access policies…",
+		"ca-check: reading the named locations…",
+		"ca-check: reading the sign-in log…",
+		"ca-check: reading the cross-tenant access settings…",
+		"ca-check: asking Microsoft's What If evaluation…",
+	} {
+		n := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, w) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d lines start with %q, want 1:\n%s", n, w, errb)
+		}
+	}
+	if !json.Valid(out.Bytes()) {
+		t.Errorf("stdout is not the JSON alone:\n%s", out)
+	}
+}
+
+// The pipe case, as the process sets it up: stderr is a pipe, so a live
+// command says nothing but errors there.
+func TestLiveQuietInPipe(t *testing.T) {
+	g := newGraph(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if isTerminal(w) {
+		t.Fatal("a pipe is taken for a terminal")
+	}
+	var out bytes.Buffer
+	c := newCLI(strings.NewReader(""), &out, w)
+	c.graphTransport = g.Client().Transport
+	status := run(t.Context(), []string{"diagnose", "--tenant", "contoso.example", "--json"}, c)
+	w.Close()
+	said, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 0 || len(said) != 0 {
+		t.Errorf("status %d, stderr %q: want 0 and nothing", status, said)
+	}
+	if !json.Valid(out.Bytes()) {
+		t.Errorf("stdout is not the JSON:\n%s", out.String())
+	}
+	// What counts as a terminal: a character device, not a file.
+	f, err := os.Create(t.TempDir() + "/err.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Error("a regular file is taken for a terminal")
+	}
+	if dev, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		defer dev.Close()
+		if !isTerminal(dev) {
+			t.Error("a character device is not taken for a terminal")
+		}
+	}
 }
 
 func TestTenants(t *testing.T) {

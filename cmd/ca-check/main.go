@@ -30,7 +30,24 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, version: readVersion()}))
+	os.Exit(run(ctx, os.Args[1:], newCLI(os.Stdin, os.Stdout, os.Stderr)))
+}
+
+// newCLI is the cli of a process: what live commands are doing goes to
+// stderr when a person watches it, never into a pipe or a log file.
+func newCLI(stdin io.Reader, stdout io.Writer, stderr *os.File) *cli {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, version: readVersion()}
+	if isTerminal(stderr) {
+		c.progress = stderr
+	}
+	return c
+}
+
+// isTerminal reports whether f is a character device: a terminal (or
+// /dev/null, where what is written is lost anyway), not a pipe or a file.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // cli is what a command may touch of the outside world, so tests can run
@@ -41,6 +58,9 @@ type cli struct {
 	// graphTransport, when set, carries every request to Graph and Entra
 	// ID: tests point it at a fake's TLS certificate.
 	graphTransport http.RoundTripper
+	// progress, when set, is told what a live command is doing, a line
+	// per step (stderr at a terminal).
+	progress io.Writer
 	// version is the binary's; zero means read it from the build info.
 	version buildVersion
 }
