@@ -230,6 +230,26 @@ func TestLiveQuietInPipe(t *testing.T) {
 	}
 }
 
+// A network failure is one sentence on stderr: the host, what was being
+// done, and what to check.
+func TestLiveNetworkFailure(t *testing.T) {
+	g := newGraph(t)
+	t.Setenv("CACHECK_AUTHORITY_HOST", "https://127.0.0.1:1/")
+	t.Setenv("CACHECK_GRAPH_MAX_RETRIES", "0")
+	c, _, errb := liveCLI(g)
+	status := run(t.Context(), []string{"tenants"}, c)
+	msg := strings.TrimSpace(errb.String())
+	t.Log(msg)
+	if status != 1 || strings.Contains(msg, "\n") {
+		t.Fatalf("status %d, want 1 and one line:\n%s", status, msg)
+	}
+	for _, w := range []string{"could not reach Entra ID at 127.0.0.1:1 to read", "connection refused; check that 127.0.0.1:1 is the right address", "CACHECK_AUTHORITY_HOST"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%q does not say %q", msg, w)
+		}
+	}
+}
+
 func TestTenants(t *testing.T) {
 	g := newGraph(t)
 	c, out, errb := liveCLI(g)
