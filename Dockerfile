@@ -2,7 +2,7 @@
 #
 # ca-check: a static binary on distroless, run as a non-root user.
 #
-#   docker build -t ca-check .
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) -t ca-check .
 #   docker run -e CACHECK_SLACK_BOT_TOKEN=xoxb-… -e CACHECK_SLACK_APP_TOKEN=xapp-… \
 #     -v ca-check-data:/data ca-check
 #
@@ -17,11 +17,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+# The build context has no .git (.dockerignore), so Go cannot stamp the
+# commit: VERSION, when given, is what 'ca-check version', the start-up log
+# and the User-Agent say instead of "(devel)".
+ARG VERSION=
 # CGO_ENABLED=0: a static binary (the SQLite driver is pure Go), which the
 # static distroless image needs; -trimpath keeps build paths out of it.
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/ca-check ./cmd/ca-check
+    CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/ca-check ./cmd/ca-check
 # The SQLite database lives in a volume the non-root user can write.
 RUN mkdir -p /out/data
 

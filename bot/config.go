@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// Config is the bot's configuration. The caller fills it with
-// envconfig.Process("CACHECK", &cfg), so each variable is CACHECK_ + the tag.
+// Config is the bot's configuration. The caller fills it from the
+// environment by its struct tags: each variable is CACHECK_ + the envconfig
+// tag, with the default tag's value when unset.
 type Config struct {
 	AppToken        string        `envconfig:"SLACK_APP_TOKEN" desc:"Slack app-level token (xapp-…) with connections:write, for Socket Mode; not needed in HTTP mode"`
 	BotToken        string        `envconfig:"SLACK_BOT_TOKEN" desc:"Slack bot token (xoxb-…) of the installed app"`
@@ -31,7 +32,7 @@ type Config struct {
 	Retention       time.Duration `envconfig:"RETENTION" default:"2160h" desc:"how long diagnoses shown in Slack (the customers' policies they read) are kept, at least 1h; an answer's buttons work while its diagnosis is kept, and an open approval request keeps its own; approval requests and the audit log are kept"`
 }
 
-// Defaults for a Config built in code rather than by envconfig, where a zero
+// Defaults for a Config built in code rather than from its tags, where a zero
 // duration means "the default".
 const (
 	defaultApprovalTTL  = 24 * time.Hour
@@ -166,7 +167,18 @@ func (c Config) Validate() error {
 	if len(probs) == 0 {
 		return nil
 	}
-	return errors.New("configuration: " + strings.Join(probs, "; ") + " (see README.md#configuration)")
+	return &ConfigError{Problems: probs}
+}
+
+// ConfigError is what Validate found wrong with a Config: one sentence per
+// problem, each naming its variable, so that a caller can merge them with
+// its own without parsing a message.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "configuration: " + strings.Join(e.Problems, "; ") + " (see README.md#configuration)"
 }
 
 func checkAddr(addr string) error {

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,16 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if strings.Count(err.Error(), "configuration:") != 1 {
 				t.Errorf("want one message listing every problem: %v", err)
+			}
+			// A caller merges the problems with its own, one per variable.
+			var ce *ConfigError
+			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+				t.Fatalf("Validate returned %T, not a *ConfigError with the problems", err)
+			}
+			for _, p := range ce.Problems {
+				if !strings.Contains(p, "CACHECK_") || strings.Contains(p, "configuration:") {
+					t.Errorf("problem %q does not name its variable alone", p)
+				}
 			}
 		})
 	}

@@ -10,9 +10,9 @@ import (
 	"github.com/cacheck/ca-check/diagnose"
 )
 
-// Config is graphclient's configuration. The caller fills it with
-// envconfig.Process("CACHECK", &cfg), so each tag is a variable name without
-// the CACHECK_ prefix. Exactly one credential kind is configured: a client
+// Config is graphclient's configuration. The caller fills it from the
+// environment by its struct tags, so each envconfig tag is a variable name
+// without the CACHECK_ prefix. Exactly one credential kind is configured: a client
 // secret, a client certificate, a federated token file, or a managed identity.
 type Config struct {
 	PartnerTenantID string `envconfig:"PARTNER_TENANT_ID" desc:"Required. The partner's own Entra tenant ID (GUID), where the app is registered and GDAP relationships live."`

@@ -316,7 +316,7 @@ func (s *Server) nextTS() string {
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	body, _ := io.ReadAll(r.Body)
-	c := Call{Method: method, Body: body, Args: url.Values{}, Token: bearer(r.Header.Get("Authorization"))}
+	c := Call{Method: method, Body: body, Args: url.Values{}, Token: bearer(r.Header.Get("Authorization")), Header: r.Header.Clone()}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		c.JSON = decodeJSON(body)
 		for k, v := range c.JSON {
@@ -436,7 +436,7 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 
 func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	c := Call{Method: MethodResponseURL, Body: body, Args: url.Values{}, JSON: decodeJSON(body)}
+	c := Call{Method: MethodResponseURL, Body: body, Args: url.Values{}, JSON: decodeJSON(body), Header: r.Header.Clone()}
 	for k, v := range c.JSON {
 		c.Args.Set(k, flatten(v))
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -107,7 +108,7 @@ func newApprovalEnv(t *testing.T, config ...func(*bot.Config)) *approvalEnv {
 func (e *approvalEnv) start() {
 	t := e.t
 	t.Helper()
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +542,7 @@ func TestApprovalRestartReconcilesE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}

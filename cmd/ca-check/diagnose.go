@@ -27,7 +27,7 @@ type diagnoseFlags struct {
 }
 
 func runDiagnose(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "diagnose", "(--policies PATH | --tenant TENANT) [flags]")
+	fs := newFlags(c, "diagnose", "(--policies PATH | --tenant TENANT) [flags]", "")
 	var f diagnoseFlags
 	fs.StringVar(&f.tenant, "tenant", "", "diagnose live: customer tenant ID, verified domain, or GDAP customer name (needs the CACHECK_ Graph settings)")
 	fs.StringVar(&f.policies, "policies", "", "offline: exported CA policies (a Graph list, an array, one policy, or a directory of such .json files)")
@@ -338,13 +338,16 @@ func readExportFile[T any](name string, decode func([]byte) ([]T, error)) ([]T, 
 
 // diagnoseLive reads the evidence from the customer tenant through Graph.
 func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenario) (*diagnose.Diagnosis, error) {
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	graph, err := c.graph(gc)
 	if err != nil {
 		return nil, err
+	}
+	if !graphclient.IsGUID(tenant) {
+		c.say("resolving the tenant %q", strings.TrimSpace(tenant))
 	}
 	return graph.Diagnose(ctx, tenant, sc)
 }

@@ -297,9 +297,10 @@ func TestServeMissingConfig(t *testing.T) {
 	for _, k := range []string{"CACHECK_SLACK_BOT_TOKEN", "CACHECK_SLACK_APP_TOKEN", "CACHECK_PARTNER_TENANT_ID", "CACHECK_CLIENT_ID", "CACHECK_CLIENT_SECRET"} {
 		t.Setenv(k, "")
 	}
+	// A value of the wrong type is one more problem in the same message.
 	t.Setenv("CACHECK_WORKERS", "many")
 	r := cmd(t, "", "serve")
-	if r.status != 2 || !strings.Contains(r.stderr, "CACHECK_WORKERS is not a valid int") {
+	if r.status != 2 || !strings.Contains(r.stderr, `CACHECK_WORKERS is "many", not a whole number`) || !strings.Contains(r.stderr, "CACHECK_SLACK_BOT_TOKEN is not set") {
 		t.Errorf("status %d, stderr %q", r.status, r.stderr)
 	}
 	os.Unsetenv("CACHECK_WORKERS") // t.Setenv restores it
