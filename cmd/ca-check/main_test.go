@@ -447,3 +447,23 @@ func TestDiagnoseFolderWithUnreadableFile(t *testing.T) {
 		t.Errorf("no file readable: status %d, stderr %q", r.status, r.stderr)
 	}
 }
+
+// The README's export commands, tried against the shipped example: the
+// example tenant as Get-MgIdentityConditionalAccessPolicy,
+// Get-MgIdentityConditionalAccessNamedLocation, Get-MgAuditLogSignIn and
+// Get-MgPolicyCrossTenantAccessPolicyPartner write it (| ConvertTo-Json
+// -Depth 10) gives the diagnosis of its Graph export, byte for byte.
+func TestExportFormsOfTheExample(t *testing.T) {
+	graph := cmd(t, "", exampleArgs("--json")...)
+	const ps = "../../diagnose/testdata/tenant-powershell"
+	r := cmd(t, "", "diagnose", "--partner-tenant", examplePartner,
+		"--policies", ps+"/policies.json", "--named-locations", ps+"/named-locations.json",
+		"--sign-ins", ps+"/sign-ins.json", "--cross-tenant", ps+"/cross-tenant.json",
+		"--error-file", exampleDir+"/error.txt", "--json")
+	if r.status != 0 || graph.status != 0 {
+		t.Fatalf("status %d (%s), %d (%s)", r.status, r.stderr, graph.status, graph.stderr)
+	}
+	if r.stdout != graph.stdout {
+		t.Errorf("the PowerShell export diagnoses differently from the Graph export:\n%s", r.stdout)
+	}
+}
