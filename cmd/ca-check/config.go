@@ -12,6 +12,7 @@ import (
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/graphclient"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // envPrefix prefixes every environment variable: CACHECK_ + a Config tag.
@@ -30,14 +31,15 @@ func (c *cli) graph(gc graphclient.Config, opts ...graphclient.Option) (*graphcl
 func loadConfig() (bot.Config, graphclient.Config, error) {
 	var bc bot.Config
 	var gc graphclient.Config
+	var sc scan.Config
 	var probs []string
-	for _, spec := range []any{&bc, &gc} {
+	for _, spec := range []any{&bc, &gc, &sc} {
 		if err := envconfig.Process(envPrefix, spec); err != nil {
 			probs = append(probs, envError(err))
 		}
 	}
 	if len(probs) == 0 {
-		for _, err := range []error{bc.Validate(), gc.Validate()} {
+		for _, err := range []error{bc.Validate(), gc.Validate(), sc.Validate()} {
 			if err != nil {
 				msg := strings.TrimPrefix(err.Error(), "configuration: ")
 				probs = append(probs, strings.TrimSuffix(msg, " (see README.md#configuration)"))
@@ -48,6 +50,19 @@ func loadConfig() (bot.Config, graphclient.Config, error) {
 		return bc, gc, diagnose.Errorf(diagnose.EINVALID, "configuration: %s ('ca-check help env' lists the variables; README.md#configuration says how to get each)", strings.Join(probs, "; "))
 	}
 	return bc, gc, nil
+}
+
+// loadScanConfig reads the fleet scan's schedule and digest channel
+// (loadConfig has checked them for serve).
+func loadScanConfig() (scan.Config, error) {
+	var sc scan.Config
+	if err := envconfig.Process(envPrefix, &sc); err != nil {
+		return sc, diagnose.Errorf(diagnose.EINVALID, "configuration: %s", envError(err))
+	}
+	if err := sc.Validate(); err != nil {
+		return sc, diagnose.Errorf(diagnose.EINVALID, "%s ('ca-check help env' lists the variables)", diagnose.ErrorMessage(err))
+	}
+	return sc, nil
 }
 
 // loadGraphConfig is loadConfig for the commands that need Graph alone.
@@ -82,6 +97,10 @@ func printEnv(w io.Writer) error {
 	if err := envconfig.Usagef(envPrefix, &bot.Config{}, w, envFormat); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nMicrosoft Graph (serve, diagnose --tenant, tenants):")
-	return envconfig.Usagef(envPrefix, &graphclient.Config{}, w, envFormat)
+	fmt.Fprintln(w, "\nMicrosoft Graph (serve, diagnose --tenant, tenants, scan):")
+	if err := envconfig.Usagef(envPrefix, &graphclient.Config{}, w, envFormat); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nFleet scan (serve):")
+	return envconfig.Usagef(envPrefix, &scan.Config{}, w, envFormat)
 }
