@@ -71,6 +71,11 @@ func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario
 // and the cross-tenant settings, which every diagnosis needs.
 type reads struct {
 	signIns, whatIf bool
+	// locationsIfNeeded reads the named locations only after the
+	// policies, and only when they can change the evaluation
+	// (diagnose.NamedLocationsMatter): a round trip later, but one
+	// Conditional Access read fewer for most tenants.
+	locationsIfNeeded bool
 	// rels, when not nil, are the partner's GDAP relationships as already
 	// listed (a fleet scan lists them once): not read again per tenant.
 	rels []diagnose.Relationship
@@ -117,8 +122,17 @@ func (c *Client) gather(ctx context.Context, tenant string, sc diagnose.Scenario
 		assigned             = map[string][]gdapAssignment{} // prefetched, by relationship ID
 		assignedMu           sync.Mutex
 	)
-	wg.Go(func() { policies, policiesErr = c.readPolicies(ctx, cn) })
-	wg.Go(func() { locations, locationsErr = c.readNamedLocations(ctx, cn) })
+	if r.locationsIfNeeded {
+		wg.Go(func() {
+			policies, policiesErr = c.readPolicies(ctx, cn)
+			if policiesErr == nil && diagnose.NamedLocationsMatter(policies, sc) {
+				locations, locationsErr = c.readNamedLocations(ctx, cn)
+			}
+		})
+	} else {
+		wg.Go(func() { policies, policiesErr = c.readPolicies(ctx, cn) })
+		wg.Go(func() { locations, locationsErr = c.readNamedLocations(ctx, cn) })
+	}
 	if r.signIns {
 		wg.Go(func() { signIns, signInsErr = c.readSignIns(ctx, cn, sc) })
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/graphclient/graphtest"
 )
 
 // A fleet scan reads each tenant's policies, named locations, cross-tenant
@@ -55,10 +56,36 @@ func TestScanTenant(t *testing.T) {
 				t.Errorf("the GDAP list was read again (%v)", r.Query)
 			}
 		}
-		for _, p := range []string{"/identity/conditionalAccess/policies", "/identity/conditionalAccess/namedLocations"} {
-			if n := count(http.MethodGet, p); n != 1 {
-				t.Errorf("%d reads of %s, want 1", n, p)
-			}
+		// Contoso's block excludes one named location: unknown without
+		// the partner's IP whether the list is read or not, so it is not.
+		if n := count(http.MethodGet, "/identity/conditionalAccess/policies"); n != 1 {
+			t.Errorf("%d reads of the policies, want 1", n)
 		}
+		if n := count(http.MethodGet, "/identity/conditionalAccess/namedLocations"); n != 0 {
+			t.Errorf("%d reads of the named locations, want 0", n)
+		}
+	}
+}
+
+// A policy that excludes the trusted locations needs the named locations:
+// they are read (after the policies), and a tenant with no trusted IP
+// location is certainly blocked outside them.
+func TestScanTenantReadsNamedLocations(t *testing.T) {
+	s := newFake(t)
+	s.Update(customerID, func(tn *graphtest.Tenant) {
+		c := tn.Policies[0]["conditions"].(map[string]any)
+		c["locations"] = map[string]any{"includeLocations": []any{"All"}, "excludeLocations": []any{"AllTrusted"}}
+		tn.NamedLocations = nil
+	})
+	c := newClient(t, s, nil)
+	d, err := c.ScanTenant(context.Background(), customerID, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.GraphRequests(http.MethodGet, "/identity/conditionalAccess/namedLocations")); n != 1 {
+		t.Errorf("%d reads of the named locations, want 1", n)
+	}
+	if d.Policies[0].Effect != diagnose.EffectBlocks {
+		t.Errorf("block outside trusted locations in a tenant with none: %s, want blocks", d.Policies[0].Effect)
 	}
 }

@@ -158,14 +158,15 @@ func (l *Limiter) tenant(id string) *tenantLimits {
 	return t
 }
 
-// wait returns when tenant may send a request of kind k, having recorded
-// it against the limits.
-func (l *Limiter) wait(ctx context.Context, tenant string, k kind) error {
+// wait returns when a request of kind k to tenant may be sent, having
+// recorded it against tenant's limits; a 429's backoff is held's (the
+// tenant being scanned).
+func (l *Limiter) wait(ctx context.Context, tenant, held string, k kind) error {
 	for {
 		l.mu.Lock()
-		t := l.tenant(tenant)
+		t, h := l.tenant(tenant), l.tenant(held)
 		now := l.now()
-		at := maxTime(now, t.notBefore)
+		at := maxTime(now, h.notBefore)
 		if !at.After(now) {
 			// Not held back: take the limits' turn.
 			switch k {
@@ -187,9 +188,9 @@ func (l *Limiter) wait(ctx context.Context, tenant string, k kind) error {
 			}
 			// The turn is ours, unless a 429 came meanwhile.
 			l.mu.Lock()
-			held := l.now().Before(t.notBefore)
+			holding := l.now().Before(h.notBefore)
 			l.mu.Unlock()
-			if !held {
+			if !holding {
 				return nil
 			}
 			continue
@@ -269,13 +270,20 @@ func (lt *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Graph requests carry the tenant in their token; token requests to
 	// Entra ID carry none and are limited by the slot alone.
 	tenant := bearerTenant(req.Header.Get("Authorization"))
+	r, _ := ctx.Value(runKey{}).(*run)
+	// A 429 holds back the tenant being scanned: a request it makes in the
+	// partner tenant (its GDAP access assignments) is its own, and a 429
+	// there must not hold back every other customer's.
+	held := tenant
+	if r != nil && r.tenant != "" {
+		held = r.tenant
+	}
 	if tenant != "" {
-		if err := lt.l.wait(ctx, tenant, kindOf(req.URL.Path)); err != nil {
+		if err := lt.l.wait(ctx, tenant, held, kindOf(req.URL.Path)); err != nil {
 			closeBody(req)
 			return nil, err
 		}
 	}
-	r, _ := ctx.Value(runKey{}).(*run)
 	if r != nil {
 		if err := r.enter(ctx); err != nil {
 			closeBody(req)
@@ -284,7 +292,7 @@ func (lt *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	res, err := lt.next.RoundTrip(req)
 	if tenant != "" && err == nil {
-		lt.l.observe(tenant, res)
+		lt.l.observe(held, res)
 	}
 	if r != nil {
 		if err != nil || res.Body == nil {
@@ -318,6 +326,7 @@ func (b *leaveOnClose) Close() error {
 // run is one tenant's attempt: it holds a slot of the Limiter while at
 // least one of its requests is in flight.
 type run struct {
+	tenant   string // lower case; "" when not known
 	slots    chan struct{}
 	mu       sync.Mutex
 	inflight int
@@ -325,10 +334,11 @@ type run struct {
 
 type runKey struct{}
 
-// Attach returns ctx carrying a new run of the limiter: the requests sent
-// with it share one slot.
-func (l *Limiter) Attach(ctx context.Context) context.Context {
-	return context.WithValue(ctx, runKey{}, &run{slots: l.slots})
+// Attach returns ctx carrying a new run of the limiter for tenant (its
+// ID): the requests sent with it share one slot, and a 429 to any of them
+// holds back tenant's.
+func (l *Limiter) Attach(ctx context.Context, tenant string) context.Context {
+	return context.WithValue(ctx, runKey{}, &run{tenant: strings.ToLower(tenant), slots: l.slots})
 }
 
 func (r *run) enter(ctx context.Context) error {

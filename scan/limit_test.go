@@ -103,7 +103,7 @@ const (
 // reads and other tenants are not held back by them.
 func TestLimiterPolicyReads(t *testing.T) {
 	srv := newLimitServer(t, 0)
-	l := NewLimiter(Limits{Concurrency: 10, PolicyWindow: 150 * time.Millisecond})
+	l := NewLimiter(Limits{Concurrency: 10, PolicyWindow: 400 * time.Millisecond})
 	hc := &http.Client{Transport: l.Transport(nil)}
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -116,7 +116,7 @@ func TestLimiterPolicyReads(t *testing.T) {
 	var ca []time.Time
 	for _, a := range srv.of("a") {
 		if a.path == otherPath {
-			if d := a.at.Sub(start); d > 100*time.Millisecond {
+			if d := a.at.Sub(start); d > 250*time.Millisecond {
 				t.Errorf("a's other read waited %v", d)
 			}
 			continue
@@ -127,11 +127,11 @@ func TestLimiterPolicyReads(t *testing.T) {
 		t.Fatalf("%d policy reads of a arrived", len(ca))
 	}
 	for i := 1; i < len(ca); i++ {
-		if gap := ca[i].Sub(ca[i-1]); gap < 140*time.Millisecond {
-			t.Errorf("a's policy reads %d and %d %v apart, want ≥ 150 ms", i-1, i, gap)
+		if gap := ca[i].Sub(ca[i-1]); gap < 390*time.Millisecond {
+			t.Errorf("a's policy reads %d and %d %v apart, want ≥ 400 ms", i-1, i, gap)
 		}
 	}
-	if b := srv.of("b"); len(b) != 1 || b[0].at.Sub(start) > 100*time.Millisecond {
+	if b := srv.of("b"); len(b) != 1 || b[0].at.Sub(start) > 250*time.Millisecond {
 		t.Errorf("b's policy read held back by a's limit: %v", b)
 	}
 }
@@ -143,8 +143,8 @@ func TestLimiterBackoff(t *testing.T) {
 		name, retryAfter string
 		min              time.Duration
 	}{
-		{"no Retry-After", "", 100 * time.Millisecond}, // Backoff 200 ms, jitter in its upper half
-		{"Retry-After", "0.3", 300 * time.Millisecond},
+		{"no Retry-After", "", 300 * time.Millisecond}, // Backoff 600 ms, jitter in its upper half
+		{"Retry-After", "0.6", 600 * time.Millisecond},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := newLimitServer(t, 0)
@@ -157,7 +157,7 @@ func TestLimiterBackoff(t *testing.T) {
 				}
 				return 200
 			}
-			l := NewLimiter(Limits{Concurrency: 10, Backoff: 200 * time.Millisecond})
+			l := NewLimiter(Limits{Concurrency: 10, Backoff: 600 * time.Millisecond})
 			hc := &http.Client{Transport: l.Transport(nil)}
 			if got := send(t, t.Context(), hc, srv.URL, "a", otherPath); got != 429 {
 				t.Fatalf("first answer %d", got)
@@ -171,7 +171,7 @@ func TestLimiterBackoff(t *testing.T) {
 			if d := a[1].at.Sub(throttledAt); d < tt.min {
 				t.Errorf("a's next request after %v, want ≥ %v", d, tt.min)
 			}
-			if d := b[0].at.Sub(throttledAt); d > 80*time.Millisecond {
+			if d := b[0].at.Sub(throttledAt); d > 250*time.Millisecond {
 				t.Errorf("b held back %v by a's 429", d)
 			}
 		})
@@ -188,7 +188,7 @@ func TestLimiterSlots(t *testing.T) {
 	tenants := []string{"t1", "t2", "t3", "t4", "t5", "t6"}
 	for _, tn := range tenants {
 		wg.Go(func() {
-			ctx := l.Attach(t.Context())
+			ctx := l.Attach(t.Context(), tn)
 			// A wave of three reads, as a diagnosis sends.
 			var w sync.WaitGroup
 			for _, p := range []string{otherPath, otherPath, policiesPath} {
@@ -200,7 +200,7 @@ func TestLimiterSlots(t *testing.T) {
 	// a waits 400 ms for its second policy read, slot-free.
 	var aDone, othersDone time.Time
 	wg.Go(func() {
-		ctx := l.Attach(t.Context())
+		ctx := l.Attach(t.Context(), "a")
 		send(t, ctx, hc, srv.URL, "a", policiesPath)
 		send(t, ctx, hc, srv.URL, "a", locationsPath)
 		aDone = time.Now()
@@ -224,7 +224,7 @@ func TestLimiterSlots(t *testing.T) {
 // Sign-in log reads keep the per-app limit across tenants.
 func TestLimiterSignInsAcrossTenants(t *testing.T) {
 	srv := newLimitServer(t, 0)
-	l := NewLimiter(Limits{Concurrency: 10, AllSignInReads: 3, SignInReads: 1, SignInWindow: 200 * time.Millisecond})
+	l := NewLimiter(Limits{Concurrency: 10, AllSignInReads: 3, SignInReads: 1, SignInWindow: 500 * time.Millisecond})
 	hc := &http.Client{Transport: l.Transport(nil)}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -234,14 +234,14 @@ func TestLimiterSignInsAcrossTenants(t *testing.T) {
 	wg.Wait()
 	early := 0
 	for _, a := range srv.arrivals {
-		if a.at.Sub(start) < 150*time.Millisecond {
+		if a.at.Sub(start) < 400*time.Millisecond {
 			early++
 		}
 	}
 	if len(srv.arrivals) != 7 || early > 3 {
 		t.Errorf("%d of %d sign-in reads in the first window, want ≤ 3", early, len(srv.arrivals))
 	}
-	if a := srv.of("a"); len(a) != 2 || a[1].at.Sub(a[0].at) < 190*time.Millisecond {
+	if a := srv.of("a"); len(a) != 2 || a[1].at.Sub(a[0].at) < 490*time.Millisecond {
 		t.Errorf("a's two sign-in reads: %v", a)
 	}
 }
@@ -251,5 +251,36 @@ func TestBearerTenant(t *testing.T) {
 		if got := bearerTenant(in); got != want {
 			t.Errorf("%q: %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A 429 to a request a tenant's run makes in the partner tenant (its GDAP
+// access assignments) holds back that run's tenant, not every run that
+// reads the partner tenant.
+func TestLimiterPartnerThrottle(t *testing.T) {
+	srv := newLimitServer(t, 0)
+	srv.answer = func(n int, tenant string, w http.ResponseWriter) int {
+		if n == 0 {
+			return 429
+		}
+		return 200
+	}
+	l := NewLimiter(Limits{Concurrency: 10, Backoff: 600 * time.Millisecond})
+	hc := &http.Client{Transport: l.Transport(nil)}
+	x, y := l.Attach(t.Context(), "x"), l.Attach(t.Context(), "y")
+	if got := send(t, x, hc, srv.URL, "partner", otherPath); got != 429 {
+		t.Fatalf("first answer %d", got)
+	}
+	throttledAt := time.Now()
+	var wg sync.WaitGroup
+	wg.Go(func() { send(t, y, hc, srv.URL, "partner", otherPath) })
+	wg.Go(func() { send(t, x, hc, srv.URL, "x", otherPath) })
+	wg.Wait()
+	p, xs := srv.of("partner"), srv.of("x")
+	if d := p[1].at.Sub(throttledAt); d > 250*time.Millisecond {
+		t.Errorf("y's partner read held back %v by x's 429", d)
+	}
+	if d := xs[0].at.Sub(throttledAt); d < 300*time.Millisecond {
+		t.Errorf("x's next read after %v, want ≥ 300 ms", d)
 	}
 }

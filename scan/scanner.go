@@ -253,7 +253,7 @@ func (s *Scanner) Tenant(ctx context.Context, t Target, signIns bool) (TenantRes
 		return FromError(t, noRelationship(t, best), now), nil
 	}
 	if s.Limiter != nil {
-		ctx = s.Limiter.Attach(ctx)
+		ctx = s.Limiter.Attach(ctx, t.Tenant.ID)
 	}
 	d, err := s.Graph.ScanTenant(ctx, t.Tenant.ID, t.Relationships, signIns)
 	if err != nil {

@@ -33,6 +33,8 @@ type fakeGraph struct {
 	verdicts map[string]*diagnose.Diagnosis
 	// fails holds, per tenant, the errors of its first attempts.
 	fails map[string][]error
+	// delay is how long each tenant takes.
+	delay time.Duration
 
 	mu    sync.Mutex
 	calls map[string]int
@@ -48,7 +50,10 @@ func (f *fakeGraph) ResolveTenant(_ context.Context, q string) (diagnose.Tenant,
 	}
 	return diagnose.Tenant{}, diagnose.Errorf(diagnose.ENOTFOUND, "no tenant has the verified domain %q", q)
 }
-func (f *fakeGraph) ScanTenant(_ context.Context, id string, rels []diagnose.Relationship, _ bool) (*diagnose.Diagnosis, error) {
+func (f *fakeGraph) ScanTenant(ctx context.Context, id string, rels []diagnose.Relationship, _ bool) (*diagnose.Diagnosis, error) {
+	if err := sleep(ctx, f.delay); err != nil {
+		return nil, diagnose.Errorf(diagnose.EUNAVAILABLE, "cancelled: %w", err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.calls == nil {

@@ -23,6 +23,17 @@ func latestVersion(t *testing.T, d dialect) int {
 	return ms[len(ms)-1].version
 }
 
+// migrationCount is how many migrations d has: one row each in
+// schema_migrations (versions may have gaps while branches merge).
+func migrationCount(t *testing.T, d dialect) int {
+	t.Helper()
+	ms, err := d.migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
+}
+
 // TestMigrationsMatch: both dialects know the same versions, so a replica
 // never depends on which backend it runs on.
 func TestMigrationsMatch(t *testing.T) {
@@ -68,7 +79,7 @@ func TestReopen(t *testing.T) {
 			t.Errorf("schema version %d, want %d", v, want)
 		}
 		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != latestVersion(t, s.d) {
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != migrationCount(t, s.d) {
 			t.Errorf("schema_migrations has %d rows (%v)", n, err)
 		}
 		if got, err := s.Request(ctx, r.ID); err != nil || got.State != StatePending {
@@ -110,7 +121,7 @@ func TestConcurrentOpen(t *testing.T) {
 		if err := stores[0].db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
-		if want := latestVersion(t, stores[0].d); rows != want {
+		if want := migrationCount(t, stores[0].d); rows != want {
 			t.Errorf("schema_migrations has %d rows, want %d", rows, want)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/graphclient"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // envPrefix prefixes every environment variable: CACHECK_ + a Config tag.
@@ -139,16 +140,24 @@ func validationProblems(err error) []string {
 // loadConfig fills the bot's and graphclient's configurations from getenv
 // and reports everything missing, malformed or of the wrong type in one
 // error.
-func loadConfig(getenv func(string) string) (bot.Config, graphclient.Config, error) {
-	var bc bot.Config
-	var gc graphclient.Config
-	probs := append(readEnv(&bc, getenv), readEnv(&gc, getenv)...)
-	probs = append(probs, validationProblems(bc.Validate())...)
-	probs = append(probs, graphProblems(gc.Validate())...)
+func loadConfig(getenv func(string) string) (serveConfig, error) {
+	var c serveConfig
+	probs := append(readEnv(&c.bot, getenv), readEnv(&c.graph, getenv)...)
+	probs = append(probs, readEnv(&c.scan, getenv)...)
+	probs = append(probs, validationProblems(c.bot.Validate())...)
+	probs = append(probs, graphProblems(c.graph.Validate())...)
+	probs = append(probs, validationProblems(c.scan.Validate())...)
 	if len(probs) > 0 {
-		return bc, gc, configError(probs)
+		return c, configError(probs)
 	}
-	return bc, gc, nil
+	return c, nil
+}
+
+// serveConfig is everything serve is configured with.
+type serveConfig struct {
+	bot   bot.Config
+	graph graphclient.Config
+	scan  scan.Config
 }
 
 // loadGraphConfig is loadConfig for the commands that need Graph alone.
@@ -178,8 +187,10 @@ func printEnv(w io.Writer) error {
 	var b strings.Builder
 	b.WriteString("ca-check is configured by environment variables.\n\nSlack bot (ca-check serve):\n")
 	writeEnvVars(&b, &bot.Config{})
-	b.WriteString("\nMicrosoft Graph (serve, diagnose --tenant, tenants):\n")
+	b.WriteString("\nMicrosoft Graph (serve, diagnose --tenant, tenants, scan):\n")
 	writeEnvVars(&b, &graphclient.Config{})
+	b.WriteString("\nFleet scan (serve):\n")
+	writeEnvVars(&b, &scan.Config{})
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/graphclient"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // 'help env' reads the struct tags itself now: its output is the one the
@@ -25,7 +26,7 @@ func TestHelpEnvUnchanged(t *testing.T) {
 // Every default parses and every field has a type the reader knows, so
 // that a new variable cannot silently be left unread.
 func TestEnvDefaultsParse(t *testing.T) {
-	for _, spec := range []any{&bot.Config{}, &graphclient.Config{}} {
+	for _, spec := range []any{&bot.Config{}, &graphclient.Config{}, &scan.Config{}} {
 		if probs := readEnv(spec, func(string) string { return "" }); len(probs) > 0 {
 			t.Errorf("%T with nothing set: %q", spec, probs)
 		}
@@ -105,7 +106,7 @@ func TestLoadConfig(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := validEnv()
 			tt.edit(e)
-			_, _, err := loadConfig(e.get)
+			_, err := loadConfig(e.get)
 			if len(tt.want) == 0 {
 				if err != nil {
 					t.Fatalf("loadConfig: %v", err)
@@ -143,7 +144,8 @@ func TestLoadConfigValues(t *testing.T) {
 	e["CACHECK_APPROVAL_TTL"] = "48h"
 	e["CACHECK_GRAPH_MAX_RETRIES"] = "0"
 	e["DB"], e["WORKERS"] = "/elsewhere.db", "100"
-	bc, gc, err := loadConfig(e.get)
+	cfg, err := loadConfig(e.get)
+	bc, gc := cfg.bot, cfg.graph
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -239,3 +239,17 @@ func TestScanFailures(t *testing.T) {
 		})
 	}
 }
+
+// serve checks the scan's schedule with the rest of its configuration.
+func TestServeChecksScanSchedule(t *testing.T) {
+	t.Setenv("CACHECK_SCAN_SCHEDULE", "every morning")
+	t.Setenv("CACHECK_SCAN_CHANNEL", "#scans")
+	r := cmd(t, "", "serve")
+	if r.status != 2 || !strings.Contains(r.stderr, "CACHECK_SCAN_SCHEDULE \"every morning\"") {
+		t.Errorf("status %d: %s", r.status, r.stderr)
+	}
+	t.Setenv("CACHECK_SCAN_SCHEDULE", "24h")
+	if r := cmd(t, "", "serve"); r.status != 2 || !strings.Contains(r.stderr, "CACHECK_SCAN_CHANNEL \"#scans\" is not a Slack channel ID") {
+		t.Errorf("status %d: %s", r.status, r.stderr)
+	}
+}

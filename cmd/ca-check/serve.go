@@ -15,6 +15,7 @@ import (
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/graphclient"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // serve hands the bot graphclient as it is: it diagnoses, applies and
@@ -38,10 +39,11 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	if fs.NArg() > 0 {
 		return diagnose.Errorf(diagnose.EINVALID, "serve takes no arguments; it is configured by CACHECK_ environment variables ('ca-check help env')")
 	}
-	bc, gc, err := loadConfig(os.Getenv)
+	cfg, err := loadConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
+	bc, gc := cfg.bot, cfg.graph
 	v := c.buildVersion()
 	log := newLogger(c.stderr, bc.LogLevel)
 	log.Info("ca-check", v.logAttrs()...)
@@ -70,7 +72,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 // serveAbout is the help of 'serve', which has no flags: what it needs.
 func serveAbout() string {
 	def := map[string]string{}
-	for _, spec := range []any{&bot.Config{}, &graphclient.Config{}} {
+	for _, spec := range []any{&bot.Config{}, &graphclient.Config{}, &scan.Config{}} {
 		for _, ev := range envVars(spec) {
 			def[ev.name] = ev.def
 		}

@@ -18,6 +18,9 @@ type FleetCustomer struct {
 	Error string
 	// Ending is set when the relationship ends within 30 days of now.
 	Ending bool
+	// TrustedLocations is set when a policy depends on the trusted
+	// locations, so that the tenant's named locations must be read.
+	TrustedLocations bool
 }
 
 // fleetPolicy is policy k of customer n, of a kind AddFleet names.
@@ -97,6 +100,7 @@ func (s *Server) AddFleet(partner *Tenant, n int, now time.Time) []FleetCustomer
 		case 3:
 			add("untrusted", "Block untrusted places", "blocks")
 			fc.Verdict = "likely_blocked"
+			fc.TrustedLocations = true
 		case 4:
 			add("block", "Block everyone", "blocks")
 			t.NoConsent = true
