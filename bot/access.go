@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slack-go/slack"
+
 	"github.com/cacheck/ca-check/bot/store"
 )
 
@@ -54,6 +56,8 @@ func refusalText(why string) string {
 		return ":no_entry_sign: ca-check answers only its support engineers' user group. Ask a ca-check admin to add you."
 	case whyLinked:
 		return ":no_entry_sign: This channel is linked to a customer, so I answer here only about that customer. Ask about other customers in a DM with me or in an internal channel."
+	case whyShared:
+		return ":no_entry_sign: This channel is shared with another organization, and a fleet scan names every customer. Run it in a DM with me or in an internal channel."
 	}
 	return ":no_entry_sign: ca-check answers only members of the partner's own Slack workspace."
 }
@@ -275,4 +279,34 @@ func (b *Bot) allowedHere(ctx context.Context, dst destination, path, tenantID s
 	b.refused(ctx, refusal{asker: asker{User: dst.User}, Channel: dst.Channel, Path: path, Tenant: tenantID, Why: whyLinked})
 	b.say(ctx, dst, refusalText(whyLinked))
 	return false
+}
+
+// whyShared is the refusal of fleet-wide answers (a scan's progress and
+// digest name every customer) in a channel shared with another
+// organization, or one linked to a customer.
+const whyShared = "shared_channel"
+
+// fleetChannel reports why channel may not hear about every customer ("" when
+// it may): a channel linked to one customer, or shared with another
+// organization over Slack Connect (or about to be), may not. A DM with the bot
+// may. It fails closed when Slack cannot say.
+func (b *Bot) fleetChannel(ctx context.Context, channel string) string {
+	if strings.HasPrefix(channel, "D") {
+		return ""
+	}
+	if _, err := b.store.ChannelLink(ctx, channel); err == nil {
+		return whyLinked
+	} else if !errors.Is(err, store.ErrNotFound) {
+		b.storeError(ctx, "channel link", err)
+		return whyUnverified
+	}
+	ch, err := b.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+	if err != nil {
+		b.apiError(ctx, "conversations.info", err)
+		return whyUnverified
+	}
+	if ch.IsExtShared || ch.IsPendingExtShared {
+		return whyShared
+	}
+	return ""
 }

@@ -72,7 +72,7 @@ func TestOutsidersMayNotAsk(t *testing.T) {
 			// that names another team is refused in the acknowledgement
 			// itself; otherwise the refusal follows it.
 			refusals := 0
-			for _, text := range []string{"fabrikam.com", paste, "link", "approvers contoso.com list"} {
+			for _, text := range []string{"fabrikam.com", paste, "link", "approvers contoso.com list", "scan"} {
 				_, ack := h.post("/slack/commands", slacktest.ContentForm,
 					h.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: u, TeamID: o.payloadTeam, Text: text}), time.Time{})
 				checkNothingAboutCustomers(t, "the acknowledgement", ack)
@@ -126,16 +126,16 @@ func TestOutsidersMayNotAsk(t *testing.T) {
 					t.Errorf("a refusal went to %s, not the outsider", c.Arg("user"))
 				}
 			}
-			// Four commands, the mention, six clicks: one line each; the
+			// Five commands, the mention, six clicks: one line each; the
 			// paste and the picker's search: nothing.
-			if refusals != 11 {
-				t.Errorf("%d refusal lines, want 11 (one per question, none for the paste): %v", refusals, methodsOf(h.slack.Calls()))
+			if refusals != 12 {
+				t.Errorf("%d refusal lines, want 12 (one per question, none for the paste): %v", refusals, methodsOf(h.slack.Calls()))
 			}
 			if !strings.Contains(h.logs.String(), `"msg":"refused"`) {
 				t.Error("refusals were not logged")
 			}
-			if got := counterSum(t, h, "cacheck_refusals_total"); got < 13 {
-				t.Errorf("cacheck_refusals_total = %v, want every refusal counted (13)", got)
+			if got := counterSum(t, h, "cacheck_refusals_total"); got < 14 {
+				t.Errorf("cacheck_refusals_total = %v, want every refusal counted (14)", got)
 			}
 		})
 	}

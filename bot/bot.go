@@ -17,6 +17,7 @@ import (
 
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // Diagnoser is what the bot needs from the diagnosis engine and its evidence
@@ -89,6 +90,11 @@ type Bot struct {
 	// Who may ask, as Slack said lately (access.go).
 	askers askerCache
 
+	// Fleet scans (scan.go): nil when not configured.
+	scans     Scans
+	openScans func(scan.Notifier) (Scans, error)
+	progress  scanProgress
+
 	handlerOnce sync.Once
 	handler     http.Handler
 }
@@ -155,6 +161,13 @@ func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
 		slack.OptionAppLevelToken(cfg.AppToken),
 	)
 	b.pool = newPool(cfg.Workers, 32*cfg.Workers, b.m, b.log)
+	if b.openScans != nil {
+		s, err := b.openScans(b)
+		if err != nil {
+			return nil, fmt.Errorf("bot: fleet scans: %w", err)
+		}
+		b.scans = s
+	}
 	return b, nil
 }
 
@@ -184,7 +197,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.log.Info("starting", "mode", b.cfg.Mode(), "workers", b.cfg.Workers, "http_addr", addrOf(slackLn), "health_addr", addrOf(healthLn))
 
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 4)
 	if healthSrv != nil {
 		go func() { serveErr <- serve(healthSrv, healthLn) }()
 	}
@@ -207,6 +220,13 @@ func (b *Bot) Run(ctx context.Context) error {
 	wg.Go(func() { b.pruneClaims(runCtx) })
 	wg.Go(func() { b.warmUp(runCtx) })
 	wg.Go(func() { b.sweep(runCtx) })
+	if b.scans != nil {
+		// The queue's jobs outlive a cancelled context only as far as
+		// Stop lets them: it is stopped below, with the shutdown's time.
+		if err := b.scans.Start(context.WithoutCancel(runCtx)); err != nil {
+			serveErr <- fmt.Errorf("bot: start the fleet scan queue: %w", err)
+		}
+	}
 	if slackSrv != nil {
 		go func() { serveErr <- serve(slackSrv, slackLn) }()
 	} else {
@@ -235,6 +255,11 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	if b.scans != nil {
+		if err := b.scans.Stop(shutdownCtx); err != nil {
+			b.log.Warn("fleet scan queue shutdown", "err", err)
+		}
+	}
 	if n := b.pool.shutdown(shutdownCtx); n > 0 {
 		b.log.Warn("shutdown timeout: cancelled in-flight work", "jobs", n)
 	}

@@ -76,6 +76,7 @@ func verbs() []verb {
 		{name: "unlink", usage: "`/ca-check unlink`", help: "remove this channel's link", run: (*Bot).cmdUnlink},
 		{name: "approvers", usage: "`/ca-check approvers contoso.com list|add @user|remove @user`", help: "who approves changes in a customer tenant (ca-check admins)", run: (*Bot).cmdApprovers},
 		{name: "audit", usage: "`/ca-check audit contoso.com`", help: "every approval request and change in a customer tenant (ca-check admins and its approvers)", open: true, run: (*Bot).cmdAudit},
+		{name: "scan", usage: "`/ca-check scan [contoso.com, Fabrikam …] [--sign-ins]`", help: "check every GDAP customer (or those named) and post a digest with a CSV, here or in a DM; not in a channel linked to a customer or shared with another organization", run: (*Bot).cmdScan},
 		{name: "revert", usage: "`/ca-check revert <request ID>`", help: "undo an applied change, within the revert window", open: true, run: (*Bot).cmdRevert},
 	}
 }

@@ -23,8 +23,9 @@ var (
 		"chat.postMessage":             "chat:write",
 		"chat.postEphemeral":           "chat:write",
 		"chat.update":                  "chat:write",
-		"conversations.open":           "im:write", // approval requests by DM
-		"views.open":                   "",         // the Reject form
+		"conversations.open":           "im:write",      // approval requests by DM
+		"conversations.info":           "channels:read", // a fleet scan is not posted where another organization reads
+		"views.open":                   "",              // the Reject form
 		"users.info":                   "users:read",
 		"usergroups.users.list":        "usergroups:read", // CACHECK_ENGINEER_GROUP
 		"views.publish":                "",
@@ -48,6 +49,10 @@ var (
 		// users.info returns the email only with this scope:
 		// CACHECK_APPROVER_VERIFY=graph matches it to a tenant admin.
 		"approver email": "users:read.email",
+		// conversations.info of private channels and group DMs, where a
+		// fleet scan may be asked for.
+		"private channel info":  "groups:read",
+		"group DM channel info": "mpim:read",
 	}
 )
 

@@ -62,6 +62,7 @@ type Server struct {
 	seq     int
 	fail    map[string][]string // method → queued Slack error codes
 	outside map[string]bool     // channels the bot is not a member of
+	shared  map[string]bool     // channels shared with another organization
 	users   map[string]slack.User
 	groups  map[string][]string // user group ID → members
 	files   map[string]storedFile
@@ -84,6 +85,7 @@ func New() *Server {
 		changed:      make(chan struct{}),
 		fail:         map[string][]string{},
 		outside:      map[string]bool{},
+		shared:       map[string]bool{},
 		users:        map[string]slack.User{},
 		groups:       map[string][]string{},
 		files:        map[string]storedFile{},
@@ -133,6 +135,14 @@ func (s *Server) NotInChannel(channel string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.outside[channel] = true
+}
+
+// SharedExternally makes conversations.info say channel is shared with
+// another organization (Slack Connect).
+func (s *Server) SharedExternally(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shared[channel] = true
 }
 
 // FailNext makes the next call to method fail with the Slack error code
@@ -409,6 +419,12 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 			return map[string]any{"ok": false, "error": "file_not_found"}
 		}
 		ok["file"] = f.info
+	case "conversations.info":
+		id := c.Args.Get("channel")
+		s.mu.Lock()
+		ext := s.shared[id]
+		s.mu.Unlock()
+		ok["channel"] = map[string]any{"id": id, "is_channel": true, "is_ext_shared": ext, "is_shared": ext}
 	case "files.getUploadURLExternal":
 		s.mu.Lock()
 		s.uploads++

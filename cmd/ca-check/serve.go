@@ -62,7 +62,30 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 	defer st.Close()
 	// The bot's own default client, with ca-check's User-Agent.
 	slackHTTP := &http.Client{Timeout: 30 * time.Second, Transport: withUserAgent(ua, http.DefaultTransport)}
-	b, err := bot.New(bc, graph, st, bot.WithChanger(graph), bot.WithLogger(log), bot.WithRegistry(reg), bot.WithHTTPClient(slackHTTP))
+	// Fleet scans read Graph through a client of their own, whose
+	// transport keeps to Graph's per-tenant and per-app limits.
+	lim := scan.NewLimiter(scan.Limits{})
+	scanGraph, err := graphclient.New(gc, graphclient.WithLogger(log),
+		graphclient.WithHTTPClient(&http.Client{Transport: lim.Transport(graphHTTP.Transport)}))
+	if err != nil {
+		return err
+	}
+	schedule, err := scan.ParseSchedule(cfg.scan.Schedule) // validated with the rest
+	if err != nil {
+		return err
+	}
+	openScans := func(n scan.Notifier) (bot.Scans, error) {
+		return scan.OpenQueue(ctx, st, bc.DB, scan.QueueConfig{
+			Scanner:  &scan.Scanner{Graph: scanGraph, Limiter: lim, Attempts: scan.DefaultAttempts},
+			Store:    st,
+			Notifier: n,
+			Schedule: schedule,
+			Channel:  cfg.scan.Channel,
+			Logger:   log,
+		})
+	}
+	b, err := bot.New(bc, graph, st, bot.WithChanger(graph), bot.WithLogger(log), bot.WithRegistry(reg), bot.WithHTTPClient(slackHTTP),
+		bot.WithScans(openScans))
 	if err != nil {
 		return diagnose.Errorf(diagnose.EINVALID, "%w", err)
 	}
