@@ -25,8 +25,18 @@ type fakeScans struct {
 	stopped  bool
 }
 
-func (f *fakeScans) Start(context.Context) error { f.mu.Lock(); f.started = true; f.mu.Unlock(); return nil }
-func (f *fakeScans) Stop(context.Context) error  { f.mu.Lock(); f.stopped = true; f.mu.Unlock(); return nil }
+func (f *fakeScans) Start(context.Context) error {
+	f.mu.Lock()
+	f.started = true
+	f.mu.Unlock()
+	return nil
+}
+func (f *fakeScans) Stop(context.Context) error {
+	f.mu.Lock()
+	f.stopped = true
+	f.mu.Unlock()
+	return nil
+}
 func (f *fakeScans) Request(_ context.Context, r scan.Request) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
