@@ -2,9 +2,12 @@
 #
 # ca-check: a static binary on distroless, run as a non-root user.
 #
+#   cp deploy/ca-check.env.example deploy/ca-check.env   # and fill it in
 #   docker build --build-arg VERSION=$(git describe --tags --always --dirty) -t ca-check .
-#   docker run -e CACHECK_SLACK_BOT_TOKEN=xoxb-… -e CACHECK_SLACK_APP_TOKEN=xapp-… \
-#     -v ca-check-data:/data ca-check
+#   docker run --env-file deploy/ca-check.env -v ca-check-data:/data ca-check
+#
+# deploy/compose.yaml runs two replicas on PostgreSQL; deploy/kubernetes/ has
+# plain manifests.
 #
 # The default command is `serve` (Socket Mode unless CACHECK_HTTP_ADDR and
 # CACHECK_SLACK_SIGNING_SECRET are set; then expose that port too). The

@@ -181,6 +181,10 @@ func graphProblems(err error) []string {
 	return probs
 }
 
+// envSpecs are the configuration structs whose fields are the
+// environment variables, in the order 'help env' lists them.
+func envSpecs() []any { return []any{&bot.Config{}, &graphclient.Config{}, &scan.Config{}} }
+
 // printEnv is 'ca-check help env': every variable with its default and
 // what it is, read from the same tags as the configuration.
 func printEnv(w io.Writer) error {

@@ -9,8 +9,6 @@ import (
 
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/diagnose"
-	"github.com/cacheck/ca-check/graphclient"
-	"github.com/cacheck/ca-check/scan"
 )
 
 // 'help env' reads the struct tags itself now: its output is the one the
@@ -26,7 +24,7 @@ func TestHelpEnvUnchanged(t *testing.T) {
 // Every default parses and every field has a type the reader knows, so
 // that a new variable cannot silently be left unread.
 func TestEnvDefaultsParse(t *testing.T) {
-	for _, spec := range []any{&bot.Config{}, &graphclient.Config{}, &scan.Config{}} {
+	for _, spec := range envSpecs() {
 		if probs := readEnv(spec, func(string) string { return "" }); len(probs) > 0 {
 			t.Errorf("%T with nothing set: %q", spec, probs)
 		}

@@ -95,7 +95,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 // serveAbout is the help of 'serve', which has no flags: what it needs.
 func serveAbout() string {
 	def := map[string]string{}
-	for _, spec := range []any{&bot.Config{}, &graphclient.Config{}, &scan.Config{}} {
+	for _, spec := range envSpecs() {
 		for _, ev := range envVars(spec) {
 			def[ev.name] = ev.def
 		}
