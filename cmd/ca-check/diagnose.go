@@ -46,7 +46,7 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.correlationID, "correlation-id", "", "the failing sign-in's correlation ID (to match sign-in log entries)")
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
 	fs.BoolVar(&f.markdown, "markdown", false, "print Markdown")
-	fs.BoolVar(&f.guide, "guide", false, "append the step-by-step fix for each blocking policy")
+	fs.BoolVar(&f.guide, "guide", false, "append the step-by-step fix for each blocking policy (plain text; Markdown with --markdown; in the JSON as \"guide\" with --json)")
 	fs.BoolVar(&f.allTenants, "all-tenants", false, "plan exclusions for service provider users of every tenant, not the partner's alone")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -87,6 +87,12 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 
 func printDiagnosis(w io.Writer, d *diagnose.Diagnosis, f diagnoseFlags) error {
 	if f.asJSON {
+		if f.guide {
+			return writeJSON(w, struct {
+				*diagnose.Diagnosis
+				Guide *diagnose.GuideData `json:"guide"`
+			}{d, diagnose.GuideFor(d)})
+		}
 		return writeJSON(w, d)
 	}
 	out := diagnose.Text(d)
@@ -94,7 +100,11 @@ func printDiagnosis(w io.Writer, d *diagnose.Diagnosis, f diagnoseFlags) error {
 		out = diagnose.Markdown(d)
 	}
 	if f.guide && len(d.Blocking()) > 0 {
-		out += "\n" + diagnose.Guide(d)
+		if f.markdown {
+			out += "\n" + diagnose.Guide(d)
+		} else {
+			out += "\n" + diagnose.GuideText(d)
+		}
 	}
 	_, err := io.WriteString(w, out)
 	return err
