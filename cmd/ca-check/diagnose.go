@@ -213,16 +213,26 @@ func (f *diagnoseFlags) offlineEvidence(c *cli, sc diagnose.Scenario) (diagnose.
 	}
 	skip("", skipped)
 	ev.UnreadPolicies = skipped
-	seen := make(map[string]bool, len(ev.Policies))
+	seen := make(map[string]string, len(ev.Policies)) // ID → display name
 	for _, p := range ev.Policies {
 		id := strings.ToLower(p.ID)
-		if diagnose.IsPlaceholder(id) {
+		if id == "" || diagnose.IsPlaceholder(id) {
 			continue // a template's: every policy made from it has it
 		}
-		if id != "" && seen[id] {
+		name, dup := seen[id]
+		switch {
+		case dup && name == p.DisplayName:
 			return ev, sc, diagnose.Errorf(diagnose.EINVALID, "%s: policy %s appears twice (the same export twice in one directory?)", f.policies, p.ID)
+		case dup:
+			// Two policies copied from one template keep its ID: both
+			// are evaluated, and the answer says why a sign-in log entry
+			// can confirm only one.
+			note := fmt.Sprintf("policies %q and %q have the same ID %s (one copied from the other?): both are evaluated, but a sign-in log entry with that ID is matched to one", name, p.DisplayName, p.ID)
+			fmt.Fprintf(c.stderr, "ca-check: %s\n", note)
+			ev.Missing = append(ev.Missing, note)
+		default:
+			seen[id] = p.DisplayName
 		}
-		seen[id] = true
 	}
 	if f.customer != "" && !graphclient.IsGUID(f.customer) {
 		return ev, sc, diagnose.Errorf(diagnose.EINVALID, "--customer-tenant %q is not a tenant ID (a GUID)", f.customer)
