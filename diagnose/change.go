@@ -1,5 +1,7 @@
 package diagnose
 
+import "strings"
+
 // Change is the outcome of one write to a policy (applying a Plan, or
 // reverting one), as read back from the tenant: for the audit record and the
 // report in the engineer's thread. Writers (graphclient) return it and the
@@ -24,6 +26,19 @@ type Change struct {
 }
 
 // DescribeExclusion says what an excludeGuestsOrExternalUsers value
-// excludes, in words ("none", or "serviceProvider; tenants: 4e8a…"), for a
-// renderer outside this package to escape in its own markup.
-func DescribeExclusion(g *GuestsOrExternalUsers) string { return describeExclusion(g) }
+// excludes in Graph's names ("none", or "serviceProvider; tenants: 4e8a…"),
+// for logs, audit records and tests. What a customer admin reads says it
+// in the admin center's words: DescribeExclusionFor.
+func DescribeExclusion(g *GuestsOrExternalUsers) string { return graphExclusionText(g) }
+
+// DescribeExclusionFor says what an excludeGuestsOrExternalUsers value
+// excludes in the Microsoft Entra admin center's words, naming the
+// partner's tenant by partnerName (its organization's display name, when
+// known) with its ID beside it, and every tenant ID once: "none", "Service
+// provider users of Northwind MSP (4e8a…)", "Local guest users and Service
+// provider users of the tenants 9c2e… and Northwind MSP (4e8a…)",
+// "… of all external Microsoft Entra organizations". It is plain text for
+// a renderer outside this package to escape in its own markup.
+func DescribeExclusionFor(g *GuestsOrExternalUsers, partnerTenantID, partnerName string) string {
+	return exclusionText(g, strings.TrimSpace(partnerTenantID), oneLine(strings.TrimSpace(partnerName)))
+}

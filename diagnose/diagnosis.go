@@ -68,6 +68,10 @@ type PolicyResult struct {
 	Effect      Effect   `json:"effect"`
 	WouldBe     Effect   `json:"wouldBe,omitempty"`
 	Reasons     []string `json:"reasons"`
+	// Unknowns name, for a policy that may block (or would, report-only),
+	// the facts not known that decide whether it does ("the device
+	// platform", "the partner's country").
+	Unknowns []string `json:"unknowns,omitempty"`
 	// Confirmed is set when a sign-in log entry shows this policy failed
 	// the partner's sign-in (for report-only: would have).
 	Confirmed bool `json:"confirmed,omitempty"`
@@ -217,7 +221,7 @@ func (d *Diagnosis) confirm(signIns []SignIn) {
 				if r.Effect != EffectBlocks && !r.Confirmed {
 					d.Disagreements = append(d.Disagreements, fmt.Sprintf("policy %s: the sign-in log says it failed the sign-in; the engine said %s", quoteName(r.DisplayName), r.Effect))
 				}
-				r.Effect, r.WouldBe, r.Confirmed = EffectBlocks, "", true
+				r.Effect, r.WouldBe, r.Confirmed, r.Unknowns = EffectBlocks, "", true, nil
 				r.Reasons = appendOnce(r.Reasons, "sign-in log: failed the partner's sign-in at "+when+" (correlation ID "+s.CorrelationID+")")
 				d.Confirmed = true
 			case strings.EqualFold(ap.Result, ResultReportOnlyFailure):
@@ -228,7 +232,7 @@ func (d *Diagnosis) confirm(signIns []SignIn) {
 					if len(r.Reasons) > 0 && r.Reasons[0] == reportOnlyReason(r.WouldBe) {
 						r.Reasons[0] = reportOnlyReason(EffectBlocks)
 					}
-					r.WouldBe, r.Confirmed = EffectBlocks, true
+					r.WouldBe, r.Confirmed, r.Unknowns = EffectBlocks, true, nil
 				}
 				r.Reasons = appendOnce(r.Reasons, "sign-in log: report-only, would have failed the partner's sign-in at "+when)
 			case exact && (strings.EqualFold(ap.Result, ResultNotApplied) || strings.EqualFold(ap.Result, ResultSuccess)):

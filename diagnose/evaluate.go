@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -45,6 +46,9 @@ func (a tri) not() tri { return yes - a }
 type outcome struct {
 	match  tri
 	reason string
+	// facts name, for an unknown match, the facts it depends on ("the
+	// device platform"): what would decide it.
+	facts []string
 }
 
 // evaluator holds what is computed once per diagnosis: the scenario's
@@ -128,27 +132,28 @@ func (e *evaluator) evaluate(p *Policy) PolicyResult {
 		r.Reasons = []string{"state: disabled"}
 		return r
 	case strings.EqualFold(p.State, StateReportOnly):
-		r.WouldBe, r.Reasons = e.effect(p)
+		r.WouldBe, r.Reasons, r.Unknowns = e.effect(p)
 		r.Effect = EffectReportOnly
 		r.Reasons = append([]string{reportOnlyReason(r.WouldBe)}, r.Reasons...)
 		return r
 	case !strings.EqualFold(p.State, StateEnabled):
 		// A state Graph adds later: evaluate as enabled, and say so.
-		eff, reasons := e.effect(p)
-		r.Effect = eff
+		eff, reasons, unknowns := e.effect(p)
+		r.Effect, r.Unknowns = eff, unknowns
 		r.Reasons = append([]string{fmt.Sprintf("state: %q is not a state this engine knows; evaluated as enabled", p.State)}, reasons...)
 		return r
 	}
-	r.Effect, r.Reasons = e.effect(p)
+	r.Effect, r.Reasons, r.Unknowns = e.effect(p)
 	return r
 }
 
 // effect applies the rules in DESIGN.md's order: excluded, then not
-// applicable as soon as one condition certainly does not match, then the grant.
-func (e *evaluator) effect(p *Policy) (Effect, []string) {
+// applicable as soon as one condition certainly does not match, then the
+// grant. For may_block it also names the unknown facts that decide it.
+func (e *evaluator) effect(p *Policy) (Effect, []string, []string) {
 	c := &p.Conditions
 	if o, excluded := e.usersExcluded(c.Users); excluded {
-		return EffectExcluded, []string{o.reason}
+		return EffectExcluded, []string{o.reason}, nil
 	}
 	conds := [...]func(*Conditions) outcome{
 		e.workloadIdentities,
@@ -162,27 +167,32 @@ func (e *evaluator) effect(p *Policy) (Effect, []string) {
 		e.authFlows,
 	}
 	reasons := make([]string, 0, 4)
+	var facts []string
 	all := yes
 	for _, cond := range conds {
 		o := cond(c)
 		if o.match == no {
-			return EffectNotApplicable, []string{o.reason}
+			return EffectNotApplicable, []string{o.reason}, nil
 		}
 		all = all.and(o.match)
 		if o.reason != "" {
 			reasons = append(reasons, o.reason)
+		}
+		if o.match == unknown {
+			facts = appendNew(facts, o.facts...)
 		}
 	}
 	g := e.grant(p)
 	reasons = append(reasons, g.reason)
 	switch {
 	case g.match == yes:
-		return EffectSatisfied, reasons
+		return EffectSatisfied, reasons, nil
 	case g.match == no && all == yes:
-		return EffectBlocks, reasons
-	default:
-		return EffectMayBlock, reasons
+		return EffectBlocks, reasons, nil
+	case g.match == unknown:
+		facts = appendNew(facts, g.facts...)
 	}
+	return EffectMayBlock, reasons, facts
 }
 
 // usersExcluded reports whether the policy exempts the partner's service
@@ -193,12 +203,12 @@ func (e *evaluator) usersExcluded(u *UsersCondition) (outcome, bool) {
 	}
 	if x := u.ExcludeGuestsOrExternalUsers; x.Excludes(e.sc.PartnerTenantID) {
 		if x.AllTenants() {
-			return outcome{no, "users: excludes service provider users of all tenants"}, true
+			return outcome{match: no, reason: "users: excludes service provider users of all tenants"}, true
 		}
-		return outcome{no, "users: excludes service provider users of the partner tenant"}, true
+		return outcome{match: no, reason: "users: excludes service provider users of the partner tenant"}, true
 	}
 	if containsFold(u.ExcludeUsers, guestsOrExternal) {
-		return outcome{no, "users: excludes all guest and external users (GuestsOrExternalUsers), the partner included"}, true
+		return outcome{match: no, reason: "users: excludes all guest and external users (GuestsOrExternalUsers), the partner included"}, true
 	}
 	return outcome{}, false
 }
@@ -206,7 +216,7 @@ func (e *evaluator) usersExcluded(u *UsersCondition) (outcome, bool) {
 func (e *evaluator) workloadIdentities(c *Conditions) outcome {
 	if c.ClientApplications != nil && len(c.ClientApplications.IncludeServicePrincipals) > 0 &&
 		(c.Users == nil || len(c.Users.IncludeUsers) == 0 && len(c.Users.IncludeGroups) == 0 && len(c.Users.IncludeRoles) == 0 && c.Users.IncludeGuestsOrExternalUsers == nil) {
-		return outcome{no, "users: targets workload identities (service principals) only"}
+		return outcome{match: no, reason: "users: targets workload identities (service principals) only"}
 	}
 	return outcome{match: yes}
 }
@@ -214,27 +224,27 @@ func (e *evaluator) workloadIdentities(c *Conditions) outcome {
 func (e *evaluator) users(c *Conditions) outcome {
 	u := c.Users
 	if u == nil {
-		return outcome{no, "users: no users targeted"}
+		return outcome{match: no, reason: "users: no users targeted"}
 	}
 	if containsFold(u.IncludeUsers, usersNone) {
-		return outcome{no, "users: includes no users (None)"}
+		return outcome{match: no, reason: "users: includes no users (None)"}
 	}
 	// Directory roles reach GDAP users: an excluded role they hold exempts them.
 	if e.roles != nil {
 		for _, r := range u.ExcludeRoles {
 			if e.roles[roleID(r)] {
-				return outcome{no, "users: excludes the directory role " + RoleName(roleID(r)) + ", which the partner's GDAP relationship grants"}
+				return outcome{match: no, reason: "users: excludes the directory role " + RoleName(roleID(r)) + ", which the partner's GDAP relationship grants"}
 			}
 		}
 	}
 	switch {
 	case containsFold(u.IncludeUsers, usersAll):
-		return outcome{yes, "users: includes all users"}
+		return outcome{match: yes, reason: "users: includes all users"}
 	case containsFold(u.IncludeUsers, guestsOrExternal):
-		return outcome{yes, "users: includes all guest and external users"}
+		return outcome{match: yes, reason: "users: includes all guest and external users"}
 	}
 	if g := u.IncludeGuestsOrExternalUsers; g.HasType(TypeServiceProvider) && g.CoversTenant(e.sc.PartnerTenantID) {
-		return outcome{yes, "users: includes service provider users of the partner tenant"}
+		return outcome{match: yes, reason: "users: includes service provider users of the partner tenant"}
 	}
 	if len(u.IncludeRoles) > 0 {
 		names := make([]string, len(u.IncludeRoles))
@@ -242,16 +252,16 @@ func (e *evaluator) users(c *Conditions) outcome {
 			names[i] = RoleName(roleID(r))
 		}
 		if e.roles == nil {
-			return outcome{unknown, "users: includes directory roles (" + strings.Join(names, ", ") + "); the partner's GDAP roles are unknown"}
+			return outcome{match: unknown, reason: "users: includes directory roles (" + strings.Join(names, ", ") + "); the partner's GDAP roles are unknown", facts: []string{"the partner's GDAP roles"}}
 		}
 		for _, r := range u.IncludeRoles {
 			if e.roles[roleID(r)] {
-				return outcome{yes, "users: includes the directory role " + RoleName(roleID(r)) + ", which the partner's GDAP relationship grants"}
+				return outcome{match: yes, reason: "users: includes the directory role " + RoleName(roleID(r)) + ", which the partner's GDAP relationship grants"}
 			}
 		}
-		return outcome{no, "users: includes only directory roles the partner's GDAP relationship does not grant (" + strings.Join(names, ", ") + ")"}
+		return outcome{match: no, reason: "users: includes only directory roles the partner's GDAP relationship does not grant (" + strings.Join(names, ", ") + ")"}
 	}
-	return outcome{no, "users: targets specific users, groups or other external user types only; service provider users have no object in the tenant"}
+	return outcome{match: no, reason: "users: targets specific users, groups or other external user types only; service provider users have no object in the tenant"}
 }
 
 func (e *evaluator) applications(c *Conditions) outcome {
@@ -259,14 +269,14 @@ func (e *evaluator) applications(c *Conditions) outcome {
 	if a == nil || len(a.IncludeApplications) == 0 {
 		switch {
 		case a != nil && len(a.IncludeUserActions) > 0:
-			return outcome{no, "apps: targets user actions (" + strings.Join(a.IncludeUserActions, ", ") + "), not sign-ins to apps"}
+			return outcome{match: no, reason: "apps: targets user actions (" + strings.Join(a.IncludeUserActions, ", ") + "), not sign-ins to apps"}
 		case a != nil && len(a.IncludeAuthenticationContextClassReferences) > 0:
-			return outcome{no, "apps: targets authentication contexts (" + strings.Join(a.IncludeAuthenticationContextClassReferences, ", ") + "), not plain sign-ins"}
+			return outcome{match: no, reason: "apps: targets authentication contexts (" + strings.Join(a.IncludeAuthenticationContextClassReferences, ", ") + "), not plain sign-ins"}
 		}
-		return outcome{no, "apps: no apps targeted"}
+		return outcome{match: no, reason: "apps: no apps targeted"}
 	}
 	if containsFold(a.IncludeApplications, appsNone) && len(a.IncludeApplications) == 1 {
-		return outcome{no, "apps: includes no apps (None)"}
+		return outcome{match: no, reason: "apps: includes no apps (None)"}
 	}
 	best := outcome{match: no}
 	for _, app := range e.apps {
@@ -279,10 +289,10 @@ func (e *evaluator) applications(c *Conditions) outcome {
 		}
 	}
 	if best.match == no {
-		return outcome{no, e.noApps}
+		return outcome{match: no, reason: e.noApps}
 	}
 	if a.ApplicationFilter != nil && strings.TrimSpace(a.ApplicationFilter.Rule) != "" {
-		return outcome{unknown, best.reason + "; an application filter (" + a.ApplicationFilter.Mode + ": " + a.ApplicationFilter.Rule + ") depends on app attributes not known here"}
+		return outcome{match: unknown, reason: best.reason + "; an application filter (" + a.ApplicationFilter.Mode + ": " + a.ApplicationFilter.Rule + ") depends on app attributes not known here", facts: []string{"the app's attributes (an application filter)"}}
 	}
 	return best
 }
@@ -329,11 +339,11 @@ func appMatch(a *ApplicationsCondition, app resolvedApp) outcome {
 	case exc == yes:
 		return outcome{match: no}
 	case exc == unknown:
-		return outcome{unknown, "apps: includes " + via + "; whether " + name + " is in the excluded " + exVia + " is not known"}
+		return outcome{match: unknown, reason: "apps: includes " + via + "; whether " + name + " is in the excluded " + exVia + " is not known", facts: []string{"whether " + name + " is in " + exVia}}
 	case inc == unknown:
-		return outcome{unknown, "apps: includes " + via + "; whether " + name + " belongs to it is not known"}
+		return outcome{match: unknown, reason: "apps: includes " + via + "; whether " + name + " belongs to it is not known", facts: []string{"whether " + name + " is in " + via}}
 	}
-	return outcome{yes, "apps: includes " + via}
+	return outcome{match: yes, reason: "apps: includes " + via}
 }
 
 func (e *evaluator) clientApps(c *Conditions) outcome {
@@ -343,18 +353,18 @@ func (e *evaluator) clientApps(c *Conditions) outcome {
 	}
 	if e.sc.ClientType != "" {
 		if containsFold(types, e.sc.ClientType) {
-			return outcome{yes, "client apps: includes " + e.sc.ClientType}
+			return outcome{match: yes, reason: "client apps: includes " + e.sc.ClientType}
 		}
-		return outcome{no, "client apps: targets " + strings.Join(types, ", ") + ", not " + e.sc.ClientType}
+		return outcome{match: no, reason: "client apps: targets " + strings.Join(types, ", ") + ", not " + e.sc.ClientType}
 	}
 	browser, modern := containsFold(types, ClientBrowser), containsFold(types, ClientMobileDesktop)
 	switch {
 	case browser && modern:
-		return outcome{yes, "client apps: includes browsers and modern clients"}
+		return outcome{match: yes, reason: "client apps: includes browsers and modern clients"}
 	case browser || modern:
-		return outcome{unknown, "client apps: targets " + strings.Join(types, ", ") + " only; whether the partner used a browser or a desktop client is not known"}
+		return outcome{match: unknown, reason: "client apps: targets " + strings.Join(types, ", ") + " only; whether the partner used a browser or a desktop client is not known", facts: []string{"the client (a browser or a desktop app)"}}
 	}
-	return outcome{no, "client apps: targets legacy authentication clients only (" + strings.Join(types, ", ") + ")"}
+	return outcome{match: no, reason: "client apps: targets legacy authentication clients only (" + strings.Join(types, ", ") + ")"}
 }
 
 func (e *evaluator) platforms(c *Conditions) outcome {
@@ -367,15 +377,15 @@ func (e *evaluator) platforms(c *Conditions) outcome {
 		if incAll && len(pc.ExcludePlatforms) == 0 {
 			return outcome{match: yes}
 		}
-		return outcome{unknown, "platforms: includes " + strings.Join(pc.IncludePlatforms, ", ") + excludeText(pc.ExcludePlatforms) + "; the device platform is not known"}
+		return outcome{match: unknown, reason: "platforms: includes " + strings.Join(pc.IncludePlatforms, ", ") + excludeText(pc.ExcludePlatforms) + "; the device platform is not known", facts: []string{"the device platform"}}
 	}
 	if containsFold(pc.ExcludePlatforms, e.platform) {
-		return outcome{no, "platforms: excludes " + e.platform}
+		return outcome{match: no, reason: "platforms: excludes " + e.platform}
 	}
 	if incAll || containsFold(pc.IncludePlatforms, e.platform) {
-		return outcome{yes, "platforms: includes " + e.platform}
+		return outcome{match: yes, reason: "platforms: includes " + e.platform}
 	}
-	return outcome{no, "platforms: targets " + strings.Join(pc.IncludePlatforms, ", ") + ", not " + e.platform}
+	return outcome{match: no, reason: "platforms: targets " + strings.Join(pc.IncludePlatforms, ", ") + ", not " + e.platform}
 }
 
 func excludeText(list []string) string {
@@ -390,19 +400,19 @@ func (e *evaluator) locationsCond(c *Conditions) outcome {
 	if lc == nil || len(lc.IncludeLocations) == 0 {
 		return outcome{match: yes}
 	}
-	inc, incWhy := e.inAny(lc.IncludeLocations)
-	exc, excWhy := e.inAny(lc.ExcludeLocations)
+	inc, incWhy, incFacts := e.inAny(lc.IncludeLocations)
+	exc, excWhy, excFacts := e.inAny(lc.ExcludeLocations)
 	m := inc.and(exc.not())
 	switch m {
 	case yes:
-		return outcome{yes, "locations: " + incWhy + excIfAny(excWhy)}
+		return outcome{match: yes, reason: "locations: " + incWhy + excIfAny(excWhy)}
 	case no:
 		if inc == no {
-			return outcome{no, "locations: " + incWhy}
+			return outcome{match: no, reason: "locations: " + incWhy}
 		}
-		return outcome{no, "locations: " + excWhy}
+		return outcome{match: no, reason: "locations: " + excWhy}
 	}
-	return outcome{unknown, "locations: " + incWhy + excIfAny(excWhy)}
+	return outcome{match: unknown, reason: "locations: " + incWhy + excIfAny(excWhy), facts: appendNew(incFacts, excFacts...)}
 }
 
 func excIfAny(why string) string {
@@ -412,64 +422,81 @@ func excIfAny(why string) string {
 	return "; excluded: " + why
 }
 
-// inAny evaluates "the sign-in comes from one of these locations".
-func (e *evaluator) inAny(refs []string) (tri, string) {
+// inAny evaluates "the sign-in comes from one of these locations", with the
+// facts an unknown answer depends on.
+func (e *evaluator) inAny(refs []string) (tri, string, []string) {
 	if len(refs) == 0 {
-		return no, ""
+		return no, "", nil
 	}
 	m := no
-	var why []string
+	var why, facts []string
 	for _, ref := range refs {
-		t, w := e.inLocation(ref)
+		t, w, f := e.inLocation(ref)
 		m = m.or(t)
 		why = append(why, w)
+		if t == unknown {
+			facts = appendNew(facts, f)
+		}
 	}
-	return m, strings.Join(why, ", ")
+	return m, strings.Join(why, ", "), facts
 }
 
-func (e *evaluator) inLocation(ref string) (tri, string) {
+func (e *evaluator) inLocation(ref string) (tri, string, string) {
 	ref = strings.TrimSpace(ref)
 	switch {
 	case strings.EqualFold(ref, locationAll):
-		return yes, "any location"
+		return yes, "any location", ""
 	case strings.EqualFold(ref, locationAllTrusted):
 		switch e.trustedIP {
 		case yes:
-			return yes, "trusted locations (the IP " + e.sc.IP.String() + " is in one)"
+			return yes, "trusted locations (the IP " + e.sc.IP.String() + " is in one)", ""
 		case no:
 			if e.sc.IP.IsValid() {
-				return no, "trusted locations (the IP " + e.sc.IP.String() + " is in none)"
+				return no, "trusted locations (the IP " + e.sc.IP.String() + " is in none)", ""
 			}
-			return no, "trusted locations (the tenant has none)"
+			return no, "trusted locations (the tenant has none)", ""
 		}
-		return unknown, "trusted locations (whether the partner's IP is in one is not known)"
+		if e.locations == nil {
+			return unknown, "trusted locations (named locations not read)", "the tenant's named locations (not read)"
+		}
+		return unknown, "trusted locations (whether the partner's IP is in one is not known)", "the partner's IP address"
 	case ref == mfaTrustedIPsID:
-		return unknown, "MFA trusted IPs (not readable through Graph)"
+		return unknown, "MFA trusted IPs (not readable through Graph)", "the MFA trusted IPs (not readable through Graph)"
 	}
 	if e.locations == nil {
-		return unknown, "named location " + ref + " (named locations not read)"
+		return unknown, "named location " + ref + " (named locations not read)", "the tenant's named locations (not read)"
 	}
 	l, ok := e.locations[strings.ToLower(ref)]
 	if !ok {
-		return unknown, "named location " + ref + " (not in the tenant's list)"
+		return unknown, "named location " + ref + " (not in the tenant's list)", "named location " + ref + " (not in the tenant's list)"
 	}
 	name := "named location " + quoteName(l.DisplayName)
 	if l.IsCountry() {
 		if e.sc.Country == "" {
-			return unknown, name + " (countries; the partner's country is not known)"
+			return unknown, name + " (countries; the partner's country is not known)", "the partner's country"
 		}
 		if containsFold(l.CountriesAndRegions, e.sc.Country) {
-			return yes, name + " (includes " + e.sc.Country + ")"
+			return yes, name + " (includes " + e.sc.Country + ")", ""
 		}
-		return no, name + " (does not include " + e.sc.Country + ")"
+		return no, name + " (does not include " + e.sc.Country + ")", ""
 	}
 	if !e.sc.IP.IsValid() {
-		return unknown, name + " (the partner's IP is not known)"
+		return unknown, name + " (the partner's IP is not known)", "the partner's IP address"
 	}
 	if l.Contains(e.sc.IP) {
-		return yes, name + " (contains " + e.sc.IP.String() + ")"
+		return yes, name + " (contains " + e.sc.IP.String() + ")", ""
 	}
-	return no, name + " (does not contain " + e.sc.IP.String() + ")"
+	return no, name + " (does not contain " + e.sc.IP.String() + ")", ""
+}
+
+// appendNew appends the items of add that list does not hold yet.
+func appendNew(list []string, add ...string) []string {
+	for _, a := range add {
+		if a != "" && !slices.Contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	return list
 }
 
 func quoteName(s string) string { return "\u201c" + s + "\u201d" }
@@ -479,7 +506,7 @@ func (e *evaluator) deviceFilter(c *Conditions) outcome {
 		return outcome{match: yes}
 	}
 	f := c.Devices.DeviceFilter
-	return outcome{unknown, "devices: a device filter (" + f.Mode + ": " + f.Rule + ") depends on device attributes not known here"}
+	return outcome{match: unknown, reason: "devices: a device filter (" + f.Mode + ": " + f.Rule + ") depends on device attributes not known here", facts: []string{"the device's attributes (a device filter)"}}
 }
 
 func (e *evaluator) risk(c *Conditions) outcome {
@@ -487,7 +514,7 @@ func (e *evaluator) risk(c *Conditions) outcome {
 		if len(levels) == 0 || containsFold(levels, riskNone) {
 			return outcome{}, false
 		}
-		return outcome{no, name + ": targets " + strings.Join(levels, ", ") + " risk; the partner's sign-in carries none"}, true
+		return outcome{match: no, reason: name + ": targets " + strings.Join(levels, ", ") + " risk; the partner's sign-in carries none"}, true
 	}
 	if o, ok := check("sign-in risk", c.SignInRiskLevels); ok {
 		return o
@@ -499,7 +526,7 @@ func (e *evaluator) risk(c *Conditions) outcome {
 		return o
 	}
 	if len(c.ServicePrincipalRiskLevels) > 0 && !containsFold(c.ServicePrincipalRiskLevels, riskNone) {
-		return outcome{no, "service principal risk: applies to workload identities only"}
+		return outcome{match: no, reason: "service principal risk: applies to workload identities only"}
 	}
 	return outcome{match: yes}
 }
@@ -510,9 +537,9 @@ func (e *evaluator) authFlows(c *Conditions) outcome {
 	}
 	methods := c.AuthenticationFlows.TransferMethods
 	if e.sc.DeviceCodeFlow && hasFlag(methods, transferDeviceCode) {
-		return outcome{yes, "authentication flows: includes the device code flow the partner used"}
+		return outcome{match: yes, reason: "authentication flows: includes the device code flow the partner used"}
 	}
-	return outcome{no, "authentication flows: targets " + methods + " only, which the partner's sign-in did not use"}
+	return outcome{match: no, reason: "authentication flows: targets " + methods + " only, which the partner's sign-in did not use"}
 }
 
 // grant decides whether the partner can satisfy the policy's controls.
@@ -524,35 +551,36 @@ func (e *evaluator) grant(p *Policy) outcome {
 			controls = append(controls, e.builtIn(strings.TrimSpace(c)))
 		}
 		if len(g.CustomAuthenticationFactors) > 0 {
-			controls = append(controls, outcome{no, "a third-party MFA custom control (" + strings.Join(g.CustomAuthenticationFactors, ", ") + "), which partner users cannot complete in the customer tenant"})
+			controls = append(controls, outcome{match: no, reason: "a third-party MFA custom control (" + strings.Join(g.CustomAuthenticationFactors, ", ") + "), which partner users cannot complete in the customer tenant"})
 		}
 		if len(g.TermsOfUse) > 0 {
-			controls = append(controls, outcome{unknown, "terms of use acceptance (whether the partner accepted them is not known)"})
+			controls = append(controls, outcome{match: unknown, reason: "terms of use acceptance (whether the partner accepted them is not known)", facts: []string{"whether the partner's staff accepted the terms of use"}})
 		}
 		if s := g.AuthenticationStrength; s != nil && (s.ID != "" || s.DisplayName != "") {
 			if strings.EqualFold(s.ID, MFAStrengthID) {
-				controls = append(controls, outcome{yes, "the built-in Multifactor authentication strength, which the partner's home-tenant MFA satisfies"})
+				controls = append(controls, outcome{match: yes, reason: "the built-in Multifactor authentication strength, which the partner's home-tenant MFA satisfies"})
 			} else {
 				name := s.DisplayName
 				if name == "" {
 					name = s.ID
 				}
-				controls = append(controls, outcome{unknown, "authentication strength " + quoteName(name) + " (whether the partner's MFA method meets it is not known)"})
+				controls = append(controls, outcome{match: unknown, reason: "authentication strength " + quoteName(name) + " (whether the partner's MFA method meets it is not known)", facts: []string{"whether the partner's MFA method meets the authentication strength " + quoteName(name)}})
 			}
 		}
 	}
 	if len(controls) == 0 {
 		if p.HasSessionControls() {
-			return outcome{yes, "grant: session controls only, which never block"}
+			return outcome{match: yes, reason: "grant: session controls only, which never block"}
 		}
-		return outcome{yes, "grant: no controls"}
+		return outcome{match: yes, reason: "grant: no controls"}
 	}
 	if len(controls) == 1 {
-		return outcome{controls[0].match, "grant: requires " + controls[0].reason}
+		return outcome{match: controls[0].match, reason: "grant: requires " + controls[0].reason, facts: controls[0].facts}
 	}
 	and := g != nil && strings.EqualFold(strings.TrimSpace(g.Operator), operatorAND)
 	m := controls[0].match
 	parts := make([]string, len(controls))
+	var facts []string
 	for i, c := range controls {
 		if and {
 			m = m.and(c.match)
@@ -560,11 +588,14 @@ func (e *evaluator) grant(p *Policy) outcome {
 			m = m.or(c.match)
 		}
 		parts[i] = c.reason
+		if c.match == unknown {
+			facts = appendNew(facts, c.facts...)
+		}
 	}
 	if and {
-		return outcome{m, "grant: requires all of: " + strings.Join(parts, "; ")}
+		return outcome{match: m, reason: "grant: requires all of: " + strings.Join(parts, "; "), facts: facts}
 	}
-	return outcome{m, "grant: requires one of: " + strings.Join(parts, "; ")}
+	return outcome{match: m, reason: "grant: requires one of: " + strings.Join(parts, "; "), facts: facts}
 }
 
 func (e *evaluator) builtIn(c string) outcome {
@@ -578,31 +609,31 @@ func (e *evaluator) builtIn(c string) outcome {
 	}
 	switch strings.ToLower(c) {
 	case strings.ToLower(controlBlock):
-		return outcome{no, "block access"}
+		return outcome{match: no, reason: "block access"}
 	case strings.ToLower(controlMFA):
-		return outcome{yes, "multifactor authentication, which the partner's home-tenant MFA satisfies"}
+		return outcome{match: yes, reason: "multifactor authentication, which the partner's home-tenant MFA satisfies"}
 	case strings.ToLower(controlCompliant):
 		if accepts(func(t *InboundTrust) *bool { return t.IsCompliantDeviceAccepted }) {
-			return outcome{unknown, "a compliant device; cross-tenant settings trust the partner's compliant devices, but whether this one is compliant is not known"}
+			return outcome{match: unknown, reason: "a compliant device; cross-tenant settings trust the partner's compliant devices, but whether this one is compliant is not known", facts: []string{"whether the partner's device is compliant"}}
 		}
-		return outcome{no, "a compliant device, which the partner's device (not enrolled in the customer tenant) cannot be"}
+		return outcome{match: no, reason: "a compliant device, which the partner's device (not enrolled in the customer tenant) cannot be"}
 	case strings.ToLower(controlDomainJoined):
 		if accepts(func(t *InboundTrust) *bool { return t.IsHybridAzureADJoinedDeviceAccepted }) {
-			return outcome{unknown, "a hybrid-joined device; cross-tenant settings trust the partner's hybrid-joined devices, but whether this one is is not known"}
+			return outcome{match: unknown, reason: "a hybrid-joined device; cross-tenant settings trust the partner's hybrid-joined devices, but whether this one is is not known", facts: []string{"whether the partner's device is hybrid joined"}}
 		}
-		return outcome{no, "a hybrid Microsoft Entra joined device, which the partner's device (not joined to the customer tenant) cannot be"}
+		return outcome{match: no, reason: "a hybrid Microsoft Entra joined device, which the partner's device (not joined to the customer tenant) cannot be"}
 	case strings.ToLower(controlApprovedApp), strings.ToLower(controlCompliantApp):
 		switch {
 		case desktopPlatform(e.platform):
-			return outcome{no, c + " (app protection), which cannot be satisfied on " + e.platform}
+			return outcome{match: no, reason: c + " (app protection), which cannot be satisfied on " + e.platform}
 		case e.platform == "":
-			return outcome{unknown, c + " (app protection), which cannot be satisfied on desktop platforms; the platform is not known"}
+			return outcome{match: unknown, reason: c + " (app protection), which cannot be satisfied on desktop platforms; the platform is not known", facts: []string{"the device platform"}}
 		}
-		return outcome{unknown, c + " (app protection) on " + e.platform + "; whether the partner's app is protected is not known"}
+		return outcome{match: unknown, reason: c + " (app protection) on " + e.platform + "; whether the partner's app is protected is not known", facts: []string{"whether the partner's app is protected"}}
 	case strings.ToLower(controlPasswordChange):
-		return outcome{no, "a password change, which a service provider user cannot make in the customer tenant"}
+		return outcome{match: no, reason: "a password change, which a service provider user cannot make in the customer tenant"}
 	}
-	return outcome{unknown, "the control " + c + ", which this engine does not know"}
+	return outcome{match: unknown, reason: "the control " + c + ", which this engine does not know", facts: []string{"the control " + c}}
 }
 
 // ipOf parses an IP address, returning the zero Addr when s is not one.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,6 +53,8 @@ type ruleCase struct {
 	Want        Effect          `json:"want"`
 	WouldBe     Effect          `json:"wouldBe"`
 	Reason      string          `json:"reason"`
+	// Unknowns are the facts that decide a may_block policy.
+	Unknowns []string `json:"unknowns"`
 }
 
 // TestEvaluationRules runs every rule of DESIGN.md "Evaluation rules" from
@@ -112,6 +115,16 @@ func TestEvaluationRules(t *testing.T) {
 			}
 			if tc.Reason != "" && !strings.Contains(strings.Join(r.Reasons, "\n"), tc.Reason) {
 				t.Errorf("reasons do not mention %q:\n  %s", tc.Reason, strings.Join(r.Reasons, "\n  "))
+			}
+			mayBlock := r.Effect == EffectMayBlock || r.WouldBe == EffectMayBlock
+			if mayBlock != (len(r.Unknowns) > 0) {
+				t.Errorf("effect %s (would be %q) with unknown facts %q: a policy that may block says what decides it, and only such a policy", r.Effect, r.WouldBe, r.Unknowns)
+			}
+			if os.Getenv("SHOW_UNKNOWNS") != "" && mayBlock {
+				t.Logf("UNKNOWNS %q %q", tc.Name, r.Unknowns)
+			}
+			if tc.Unknowns != nil && !slices.Equal(r.Unknowns, tc.Unknowns) {
+				t.Errorf("unknown facts %q, want %q", r.Unknowns, tc.Unknowns)
 			}
 			if (r.Patch != nil) != r.Effect.Blocking() {
 				t.Errorf("patch present = %v for effect %s", r.Patch != nil, r.Effect)

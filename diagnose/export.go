@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -207,7 +208,7 @@ func (v *jsonValue) normalize(path string) error {
 	}
 	for _, m := range extra {
 		m.name = camelCase(m.name)
-		if !v.has(members, m.name) {
+		if !slices.ContainsFunc(members, func(o jsonMember) bool { return o.name == m.name }) {
 			members = append(members, m)
 		}
 	}
@@ -244,15 +245,6 @@ func (v *jsonValue) normalize(path string) error {
 		}
 	}
 	return nil
-}
-
-func (v *jsonValue) has(members []jsonMember, name string) bool {
-	for _, m := range members {
-		if m.name == name {
-			return true
-		}
-	}
-	return false
 }
 
 // unset reports whether an object has nothing set: every member null, "",

@@ -133,6 +133,20 @@ var pasteLabelIndex = func() (idx [26][]int) {
 	return idx
 }()
 
+// pasteLabelPrefix is, per pasteLabels entry, the prefixIndex of its first
+// word when that word has three letters or more, else -1: a word of the
+// paste whose first three letters differ is passed over without matching.
+var pasteLabelPrefix = func() []int {
+	out := make([]int, len(pasteLabels))
+	for i, l := range pasteLabels {
+		out[i] = -1
+		if len(l.words[0]) >= 3 {
+			out[i] = prefixIndex(l.words[0], 0)
+		}
+	}
+	return out
+}()
+
 // codeNumber accepts 5 to 7 digits without a leading zero: the AADSTS code
 // range. Longer runs are not codes, so 100k digits cost one pass and no
 // overflow.
@@ -154,9 +168,10 @@ func (p *pasteScanner) label(i int) (int, bool) {
 	if c < 'a' || c > 'z' {
 		return 0, false
 	}
+	pi := prefixIndex(s, i)
 	for _, li := range pasteLabelIndex[c-'a'] {
 		l := &pasteLabels[li]
-		if l.kind == fieldIgnored || i < p.msgEnd && l.kind.isProse() {
+		if l.kind == fieldIgnored || i < p.msgEnd && l.kind.isProse() || pasteLabelPrefix[li] >= 0 && pasteLabelPrefix[li] != pi {
 			continue
 		}
 		end, ok := matchLabelWords(s, i, l.words...)
@@ -410,9 +425,10 @@ func (p *pasteScanner) labelAt(i int, inProse bool) bool {
 	if c < 'a' || c > 'z' {
 		return false
 	}
+	pi := prefixIndex(s, i)
 	for _, li := range pasteLabelIndex[c-'a'] {
 		l := &pasteLabels[li]
-		if l.use != useAny {
+		if l.use != useAny || pasteLabelPrefix[li] >= 0 && pasteLabelPrefix[li] != pi {
 			continue
 		}
 		end, ok := matchLabelWords(s, i, l.words...)

@@ -410,7 +410,7 @@ func (p *pasteScanner) results() []SignInError {
 			DeviceCodeFlow: p.deviceFlow,
 		}
 		if e.ResourceID == "" && e.ResourceURI != "" {
-			if a, ok := AppByURI(e.ResourceURI); ok {
+			if a, ok := appByURI(e.ResourceURI); ok {
 				e.ResourceID = a.ID
 			}
 		}

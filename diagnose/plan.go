@@ -13,6 +13,9 @@ import (
 type Plan struct {
 	PolicyID    string
 	DisplayName string
+	// PartnerTenantID is the partner tenant the plan excludes, so that a
+	// rendering of the plan can name it.
+	PartnerTenantID string
 	// ModifiedDateTime is the policy's as planned; applying refuses when the
 	// policy has changed since.
 	ModifiedDateTime *time.Time
@@ -30,7 +33,7 @@ type Plan struct {
 // provider users of every tenant instead of the partner's alone, for
 // deployments configured so.
 func PlanFix(pol *Policy, partnerTenantID string, allTenants bool) Plan {
-	plan := Plan{PolicyID: pol.ID, DisplayName: pol.DisplayName, ModifiedDateTime: pol.ModifiedDateTime}
+	plan := Plan{PolicyID: pol.ID, DisplayName: pol.DisplayName, ModifiedDateTime: pol.ModifiedDateTime, PartnerTenantID: strings.ToLower(partnerTenantID)}
 	var before *GuestsOrExternalUsers
 	if pol.Conditions.Users != nil {
 		before = pol.Conditions.Users.ExcludeGuestsOrExternalUsers
@@ -65,10 +68,10 @@ func PlanFix(pol *Policy, partnerTenantID string, allTenants bool) Plan {
 		after.ExternalTenants = &ExternalTenants{MembershipKind: MembershipEnumerated, Members: append(slices.Clone(listed), partner)}
 		plan.After = after
 		if len(others) > 0 {
-			plan.Widens = append(plan.Widens, fmt.Sprintf("The exclusion of %s now also covers the partner tenant %s.", strings.Join(others, ", "), partner))
+			plan.Widens = append(plan.Widens, fmt.Sprintf("The exclusion of %s now also covers the partner tenant %s.", guestTypesText(others), partner))
 		}
 		if !hadSP && len(listed) > 0 {
-			plan.Widens = append(plan.Widens, fmt.Sprintf("Service provider users of the tenants already listed (%s) are excluded too.", strings.Join(listed, ", ")))
+			plan.Widens = append(plan.Widens, fmt.Sprintf("Service provider users of the tenants already listed (%s) are excluded too.", listSome(listed, maxListed)))
 		}
 	}
 	return plan

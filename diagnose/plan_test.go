@@ -30,7 +30,7 @@ func TestPlanFix(t *testing.T) {
 		{name: "no exclusion, configured for all tenants", allTenants: true, wantTypes: "serviceProvider", wantKind: "all", widens: []string{"every tenant"}},
 		{name: "other types for all tenants", before: all("internalGuest,b2bCollaborationGuest"), wantTypes: "internalGuest,b2bCollaborationGuest,serviceProvider", wantKind: "all", widens: []string{"every tenant"}},
 		{name: "other types for listed tenants", before: enum("b2bCollaborationGuest", other), wantTypes: "b2bCollaborationGuest,serviceProvider", wantKind: "enumerated", wantTenant: []string{other, testPartner},
-			widens: []string{"b2bCollaborationGuest now also covers the partner tenant", "Service provider users of the tenants already listed (" + other + ")"}},
+			widens: []string{"B2B collaboration guest users now also covers the partner tenant", "Service provider users of the tenants already listed (" + other + ")"}},
 		{name: "service providers of another tenant", before: enum("serviceProvider", other), wantTypes: "serviceProvider", wantKind: "enumerated", wantTenant: []string{other, testPartner}},
 		{name: "already excluded", before: enum("serviceProvider", testPartner), wantTypes: "serviceProvider", wantKind: "enumerated", wantTenant: []string{testPartner}, noChange: true},
 		{name: "already excluded for all tenants", before: all("serviceProvider"), wantTypes: "serviceProvider", wantKind: "all", noChange: true},

@@ -400,9 +400,9 @@ func trustText(t *InboundTrust) string {
 // exclusion of thousands of tenants is summarised, not printed.
 const maxListed = 5
 
-// describeExclusion says what an excludeGuestsOrExternalUsers value excludes,
-// in words: "none", or "serviceProvider; tenants: 4e8a…".
-func describeExclusion(g *GuestsOrExternalUsers) string {
+// graphExclusionText says what an excludeGuestsOrExternalUsers value
+// excludes in Graph's names: "none", or "serviceProvider; tenants: 4e8a…".
+func graphExclusionText(g *GuestsOrExternalUsers) string {
 	types := g.Types()
 	if len(types) == 0 {
 		return "none"
@@ -415,6 +415,97 @@ func describeExclusion(g *GuestsOrExternalUsers) string {
 		return s + "none listed (so nobody is excluded)"
 	}
 	return s + listSome(g.ExternalTenants.Members, maxListed)
+}
+
+// guestTypeNames are the guest or external user types as the Microsoft
+// Entra admin center names them (Users > Exclude > Guest or external
+// users): a customer admin reads these, never Graph's enum names.
+var guestTypeNames = []struct{ graph, portal string }{
+	{"internalGuest", "Local guest users"},
+	{"b2bCollaborationGuest", "B2B collaboration guest users"},
+	{"b2bCollaborationMember", "B2B collaboration member users"},
+	{"b2bDirectConnectUser", "B2B direct connect users"},
+	{"otherExternalUser", "Other external users"},
+	{"serviceProvider", "Service provider users"},
+}
+
+// guestTypeName is a guest or external user type in the admin center's
+// words; a type Graph adds later keeps its Graph name.
+func guestTypeName(t string) string {
+	for _, n := range guestTypeNames {
+		if strings.EqualFold(n.graph, strings.TrimSpace(t)) {
+			return n.portal
+		}
+	}
+	return t
+}
+
+// guestTypesText lists types in the admin center's words: "Local guest
+// users and B2B collaboration guest users".
+func guestTypesText(types []string) string {
+	names := make([]string, len(types))
+	for i, t := range types {
+		names[i] = guestTypeName(t)
+	}
+	return joinAnd(names)
+}
+
+// joinAnd is "a", "a and b", "a, b and c".
+func joinAnd(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// exclusionText says what an excludeGuestsOrExternalUsers value excludes in
+// the admin center's words: "none", or "Local guest users and Service
+// provider users of the tenant 9c2e… and the partner tenant 4e8a…". The
+// partner's tenant is named as such, by partnerName when given ("Northwind
+// MSP (4e8a…)"), each tenant ID once.
+func exclusionText(g *GuestsOrExternalUsers, partnerTenantID, partnerName string) string {
+	types := g.Types()
+	if len(types) == 0 {
+		return "none"
+	}
+	s := guestTypesText(types) + " of "
+	switch {
+	case g.AllTenants():
+		return s + "all external Microsoft Entra organizations"
+	case len(g.ExternalTenants.Members) == 0:
+		return s + "no tenant (the list is empty, so nobody is excluded)"
+	}
+	var tenants []string
+	partnerOnly := true
+	for _, m := range g.ExternalTenants.Members {
+		m = strings.TrimSpace(m)
+		switch {
+		case m == "":
+			partnerOnly = false
+			tenants = append(tenants, "(an empty tenant ID)")
+		case partnerTenantID != "" && strings.EqualFold(m, partnerTenantID) && partnerName != "":
+			tenants = append(tenants, partnerName+" ("+m+")")
+		case partnerTenantID != "" && strings.EqualFold(m, partnerTenantID):
+			tenants = append(tenants, "the partner tenant "+m)
+		default:
+			partnerOnly = false
+			tenants = append(tenants, m)
+		}
+	}
+	if !partnerOnly {
+		if len(tenants) == 1 {
+			s += "the tenant "
+		} else {
+			s += "the tenants "
+		}
+	}
+	if len(tenants) > maxListed {
+		return s + strings.Join(tenants[:maxListed], ", ") + fmt.Sprintf(" and %d more", len(tenants)-maxListed)
+	}
+	return s + joinAnd(tenants)
 }
 
 // listSome joins at most n items and says how many more there are.
@@ -434,6 +525,11 @@ func fixSummary(r PolicyResult, partner string) string {
 		return "no change possible: the policy already excludes service provider users of " + partner
 	}
 	return "exclude Service provider users of " + partner
+}
+
+// planText is a plan's before or after in the admin center's words.
+func planText(p *Plan, g *GuestsOrExternalUsers) string {
+	return exclusionText(g, p.PartnerTenantID, "")
 }
 
 // widensText is what the fix excludes beyond the partner's service provider

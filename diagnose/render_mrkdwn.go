@@ -102,7 +102,25 @@ func MrkdwnSummary(d *Diagnosis) string {
 	blocking := d.Blocking()
 	switch {
 	case len(blocking) > 0:
-		fmt.Fprintf(&tail, "*Next:* exclude Service provider users of the partner tenant from %s: request the customer admin's approval, or send them the step-by-step guide.", plural(len(blocking), "blocking policy", "blocking policies"))
+		// Certainty first, as the guide and the approval request order it.
+		var certain, may int
+		for _, r := range blocking {
+			if r.Effect == EffectMayBlock && !r.Confirmed {
+				may++
+			} else {
+				certain++
+			}
+		}
+		var from string
+		switch {
+		case may == 0:
+			from = "from " + plural(certain, "policy that blocks", "policies that block")
+		case certain == 0:
+			from = "optionally from " + plural(may, "policy that may block", "policies that may block") + " (it depends on facts not known)"
+		default:
+			from = "from " + plural(certain, "policy that blocks", "policies that block") + ", and optionally from " + plural(may, "more that may", "more that may")
+		}
+		fmt.Fprintf(&tail, "*Next:* exclude Service provider users of the partner tenant %s: request the customer admin's approval, or send them the step-by-step guide.", from)
 	case d.Verdict == VerdictBlocked:
 		tail.WriteString("*Next:* the sign-in log names a policy that was not read: check the policies with the customer admin.")
 	case len(d.UnreadPolicies) > 0:
@@ -156,11 +174,14 @@ func MrkdwnPolicy(r PolicyResult) string {
 		truncateMrkdwn(mrkdwnCode(r.ID), maxNameBytes), truncateMrkdwn(mrkdwnText(r.State), 100))
 
 	var fix strings.Builder
+	if len(r.Unknowns) > 0 {
+		fmt.Fprintf(&fix, "*Depends on:* %s\n", truncateMrkdwn(mrkdwnText(joinAnd(r.Unknowns)), maxReasonBytes))
+	}
 	if r.Effect.Blocking() {
 		fmt.Fprintf(&fix, "*Fix:* %s\n", truncateMrkdwn(mrkdwnText(fixSummary(r, "the partner tenant")), maxReasonBytes))
 		if r.Plan != nil {
-			fmt.Fprintf(&fix, "*Before:* %s\n", truncateMrkdwn(mrkdwnText(describeExclusion(r.Plan.Before)), maxReasonBytes))
-			fmt.Fprintf(&fix, "*After:* %s\n", truncateMrkdwn(mrkdwnText(describeExclusion(r.Plan.After)), maxReasonBytes))
+			fmt.Fprintf(&fix, "*Before:* %s\n", truncateMrkdwn(mrkdwnText(planText(r.Plan, r.Plan.Before)), maxReasonBytes))
+			fmt.Fprintf(&fix, "*After:* %s\n", truncateMrkdwn(mrkdwnText(planText(r.Plan, r.Plan.After)), maxReasonBytes))
 			for _, w := range widensText(r) {
 				fmt.Fprintf(&fix, "*Widens:* %s\n", truncateMrkdwn(mrkdwnText(w), maxReasonBytes))
 			}

@@ -53,8 +53,15 @@ func Text(d *Diagnosis) string {
 			b.WriteString("  - " + oneLine(s) + "\n")
 		}
 	}
-	if len(d.Blocking()) > 0 {
-		b.WriteString("\nFix: exclude Service provider users of the partner tenant from each blocking policy above; the guide shows how, step by step.\n")
+	if c := countEffects(d); c.blocks > 0 || c.mayBlock > 0 {
+		from := "each policy above that blocks"
+		switch {
+		case c.blocks == 0:
+			from = "each policy above that may block, if you choose to (it depends on facts not known)"
+		case c.mayBlock > 0:
+			from += " (and, if you choose to, from those that may block)"
+		}
+		b.WriteString("\nFix: exclude Service provider users of the partner tenant from " + from + "; the guide shows how, step by step.\n")
 	}
 	return b.String()
 }
@@ -65,6 +72,9 @@ func textPolicy(b *strings.Builder, r PolicyResult, partner string) {
 	for _, reason := range r.Reasons {
 		b.WriteString("    - " + oneLine(reason) + "\n")
 	}
+	if len(r.Unknowns) > 0 {
+		fmt.Fprintf(b, "    depends on: %s\n", oneLine(joinAnd(r.Unknowns)))
+	}
 	if !r.Effect.Blocking() {
 		return
 	}
@@ -72,8 +82,8 @@ func textPolicy(b *strings.Builder, r PolicyResult, partner string) {
 	if r.Plan == nil {
 		return
 	}
-	fmt.Fprintf(b, "      excludeGuestsOrExternalUsers before: %s\n", oneLine(describeExclusion(r.Plan.Before)))
-	fmt.Fprintf(b, "      excludeGuestsOrExternalUsers after:  %s\n", oneLine(describeExclusion(r.Plan.After)))
+	fmt.Fprintf(b, "      excluded before: %s\n", oneLine(planText(r.Plan, r.Plan.Before)))
+	fmt.Fprintf(b, "      excluded after:  %s\n", oneLine(planText(r.Plan, r.Plan.After)))
 	for _, w := range widensText(r) {
 		fmt.Fprintf(b, "      widens: %s\n", oneLine(w))
 	}
@@ -317,6 +327,9 @@ func markdownPolicy(b *strings.Builder, r PolicyResult, partner string) {
 	for _, reason := range r.Reasons {
 		b.WriteString("- " + mdEscape(reason) + "\n")
 	}
+	if len(r.Unknowns) > 0 {
+		fmt.Fprintf(b, "\n**Depends on:** %s\n", mdEscape(joinAnd(r.Unknowns)))
+	}
 	if !r.Effect.Blocking() {
 		return
 	}
@@ -324,8 +337,8 @@ func markdownPolicy(b *strings.Builder, r PolicyResult, partner string) {
 	if r.Plan == nil {
 		return
 	}
-	fmt.Fprintf(b, "\n- `excludeGuestsOrExternalUsers` before: %s\n", mdEscape(describeExclusion(r.Plan.Before)))
-	fmt.Fprintf(b, "- `excludeGuestsOrExternalUsers` after: %s\n", mdEscape(describeExclusion(r.Plan.After)))
+	fmt.Fprintf(b, "\n- excluded before: %s\n", mdEscape(planText(r.Plan, r.Plan.Before)))
+	fmt.Fprintf(b, "- excluded after: %s\n", mdEscape(planText(r.Plan, r.Plan.After)))
 	for _, w := range widensText(r) {
 		fmt.Fprintf(b, "- widens: %s\n", mdEscape(w))
 	}

@@ -238,11 +238,11 @@ var appHosts = []struct{ host, id string }{
 	{"manage.office.com", "c5393580-f805-4401-95e8-94b7a6ef2fc2"}, // Office 365 Management APIs
 }
 
-// AppByURI finds the app a resource URI names: a well-known one by its host
+// appByURI finds the app a resource URI names: a well-known one by its host
 // (https://graph.microsoft.com/.default is Microsoft Graph), or an app's own
 // api://<application ID>. The App has only its ID when the catalog does not
 // know it.
-func AppByURI(uri string) (App, bool) {
+func appByURI(uri string) (App, bool) {
 	uri = strings.ToLower(strings.TrimSpace(uri))
 	rest, ok := strings.CutPrefix(uri, "https://")
 	if !ok {
@@ -383,12 +383,12 @@ func roleID(s string) string {
 }
 
 // FindApp finds a known app by ID, display name (case-insensitive) or
-// resource URI (AppByURI).
+// resource URI (appByURI).
 func FindApp(s string) (App, bool) {
 	if a, ok := LookupApp(s); ok {
 		return a, true
 	}
-	if a, ok := AppByURI(s); ok {
+	if a, ok := appByURI(s); ok {
 		return a, true
 	}
 	s = strings.TrimSpace(s)

@@ -69,6 +69,8 @@ type Client struct {
 	// that confirms them, rather than in a second round after it.
 	gdapMu  sync.Mutex
 	gdapIDs map[string][]string
+
+	partnerOrg orgName // the partner organization's display name (PartnerName)
 }
 
 // conn is one tenant's credential and Graph client.

@@ -1145,3 +1145,49 @@ func TestApplyKeepsUnmodelledUsersProperties(t *testing.T) {
 		t.Errorf("stored users.excludeAgentIdentities = %v after the write, want %v", got, extra)
 	}
 }
+
+// TestPartnerName: the partner's own organization, read once in the
+// partner tenant (never a customer's), for the approval request's words.
+func TestPartnerName(t *testing.T) {
+	s := newFake(t)
+	s.Update(partnerID, func(ten *graphtest.Tenant) { ten.DisplayName = "Northwind MSP" })
+	c := newClient(t, s, nil)
+	ctx := context.Background()
+
+	// A failure says which permission is missing, and is not kept.
+	s.Fail(graphtest.Fault{Path: "/organization", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation.", Times: 1})
+	if _, err := c.PartnerName(ctx); err == nil || !strings.Contains(diagnose.ErrorMessage(err), "Organization.Read.All") {
+		t.Errorf("denied: %v, want the missing permission named", err)
+	}
+	s.ResetLog()
+
+	done := make(chan string, 8)
+	for range 8 {
+		go func() {
+			name, err := c.PartnerName(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			done <- name
+		}()
+	}
+	for range 8 {
+		if name := <-done; name != "Northwind MSP" {
+			t.Errorf("PartnerName = %q", name)
+		}
+	}
+	reqs := s.GraphRequests("GET", "/organization")
+	if len(reqs) != 1 {
+		t.Fatalf("%d reads of /organization by 8 callers, want 1", len(reqs))
+	}
+	if reqs[0].Tenant != partnerID || !strings.Contains(reqs[0].Query.Get("$select"), "displayName") {
+		t.Errorf("read in tenant %s with $select %q, want the partner tenant and displayName", reqs[0].Tenant, reqs[0].Query.Get("$select"))
+	}
+	// The name then reads as the approval request says it.
+	after := &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider",
+		ExternalTenants: &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipEnumerated, Members: []string{partnerID}}}
+	name, _ := c.PartnerName(ctx)
+	if got := diagnose.DescribeExclusionFor(after, partnerID, name); got != "Service provider users of Northwind MSP ("+partnerID+")" {
+		t.Errorf("DescribeExclusionFor = %q", got)
+	}
+}

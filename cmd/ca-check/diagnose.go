@@ -46,7 +46,7 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.correlationID, "correlation-id", "", "the failing sign-in's correlation ID (to match sign-in log entries)")
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
 	fs.BoolVar(&f.markdown, "markdown", false, "print Markdown")
-	fs.BoolVar(&f.guide, "guide", false, "append the step-by-step fix for each blocking policy")
+	fs.BoolVar(&f.guide, "guide", false, "append the step-by-step fix for each blocking policy (plain text; Markdown with --markdown; in the JSON as \"guide\" with --json)")
 	fs.BoolVar(&f.allTenants, "all-tenants", false, "plan exclusions for service provider users of every tenant, not the partner's alone")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -87,6 +87,12 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 
 func printDiagnosis(w io.Writer, d *diagnose.Diagnosis, f diagnoseFlags) error {
 	if f.asJSON {
+		if f.guide {
+			return writeJSON(w, struct {
+				*diagnose.Diagnosis
+				Guide *diagnose.GuideData `json:"guide"`
+			}{d, diagnose.GuideFor(d)})
+		}
 		return writeJSON(w, d)
 	}
 	out := diagnose.Text(d)
@@ -94,7 +100,11 @@ func printDiagnosis(w io.Writer, d *diagnose.Diagnosis, f diagnoseFlags) error {
 		out = diagnose.Markdown(d)
 	}
 	if f.guide && len(d.Blocking()) > 0 {
-		out += "\n" + diagnose.Guide(d)
+		if f.markdown {
+			out += "\n" + diagnose.Guide(d)
+		} else {
+			out += "\n" + diagnose.GuideText(d)
+		}
 	}
 	_, err := io.WriteString(w, out)
 	return err
@@ -203,16 +213,26 @@ func (f *diagnoseFlags) offlineEvidence(c *cli, sc diagnose.Scenario) (diagnose.
 	}
 	skip("", skipped)
 	ev.UnreadPolicies = skipped
-	seen := make(map[string]bool, len(ev.Policies))
+	seen := make(map[string]string, len(ev.Policies)) // ID → display name
 	for _, p := range ev.Policies {
 		id := strings.ToLower(p.ID)
-		if diagnose.IsPlaceholder(id) {
+		if id == "" || diagnose.IsPlaceholder(id) {
 			continue // a template's: every policy made from it has it
 		}
-		if id != "" && seen[id] {
+		name, dup := seen[id]
+		switch {
+		case dup && name == p.DisplayName:
 			return ev, sc, diagnose.Errorf(diagnose.EINVALID, "%s: policy %s appears twice (the same export twice in one directory?)", f.policies, p.ID)
+		case dup:
+			// Two policies copied from one template keep its ID: both
+			// are evaluated, and the answer says why a sign-in log entry
+			// can confirm only one.
+			note := fmt.Sprintf("policies %q and %q have the same ID %s (one copied from the other?): both are evaluated, but a sign-in log entry with that ID is matched to one", name, p.DisplayName, p.ID)
+			fmt.Fprintf(c.stderr, "ca-check: %s\n", note)
+			ev.Missing = append(ev.Missing, note)
+		default:
+			seen[id] = p.DisplayName
 		}
-		seen[id] = true
 	}
 	if f.customer != "" && !graphclient.IsGUID(f.customer) {
 		return ev, sc, diagnose.Errorf(diagnose.EINVALID, "--customer-tenant %q is not a tenant ID (a GUID)", f.customer)

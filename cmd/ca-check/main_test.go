@@ -467,3 +467,32 @@ func TestExportFormsOfTheExample(t *testing.T) {
 		t.Errorf("the PowerShell export diagnoses differently from the Graph export:\n%s", r.stdout)
 	}
 }
+
+// Two different policies copied from one template share its ID: both are
+// evaluated and the answer says so; the same export twice is still refused
+// (TestBadUsage).
+func TestDiagnoseTwoPoliciesOneID(t *testing.T) {
+	dir := t.TempDir()
+	pol := func(name, grant string) string {
+		return `{"id":"b9aaae9b-ce37-48da-8efd-fd736371acac","displayName":"` + name + `","state":"enabled","conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["All"]},"platforms":{"includePlatforms":["iOS","android"]}},"grantControls":{"operator":"OR","builtInControls":["` + grant + `"]}}`
+	}
+	for name, content := range map[string]string{"CA007.json": pol("CA007 - Require app protection", "compliantApplication"), "CA008.json": pol("CA008 - Require compliant device", "compliantDevice")} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := cmd(t, "", "diagnose", "--partner-tenant", examplePartner, "--policies", dir, "--json")
+	if r.status != 0 || !strings.Contains(r.stderr, "have the same ID b9aaae9b-ce37-48da-8efd-fd736371acac") {
+		t.Fatalf("status %d, stderr %q", r.status, r.stderr)
+	}
+	var out struct {
+		Policies []struct{ DisplayName string } `json:"policies"`
+		Missing  []string                       `json:"missing"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Policies) != 2 || !strings.Contains(strings.Join(out.Missing, "\n"), "same ID") {
+		t.Errorf("policies %+v, missing %q", out.Policies, out.Missing)
+	}
+}

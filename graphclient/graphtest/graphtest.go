@@ -34,6 +34,7 @@
 //	GET   /tenantRelationships/delegatedAdminRelationships  $filter customer/tenantId eq '…' ($expand: 400, as Graph)
 //	GET   /tenantRelationships/delegatedAdminRelationships/{id}/accessAssignments  $filter
 //	GET   /tenantRelationships/findTenantInformationByDomainName(domainName='…')
+//	GET   /organization                                the tenant's one organization: id, displayName, verifiedDomains
 //	GET   /users                                       $filter
 //	GET   /roleManagement/directory/roleAssignments    $filter
 //
@@ -977,6 +978,22 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request, tid string, 
 			def = c.Domains[0]
 		}
 		writeJSON(w, 200, map[string]any{"tenantId": c.ID, "displayName": c.DisplayName, "defaultDomainName": def, "federationBrandName": nil})
+	case r.Method == http.MethodGet && path == "/organization":
+		var domains []map[string]any
+		for i, d := range t.Domains {
+			domains = append(domains, map[string]any{"name": d, "isDefault": i == 0, "isInitial": strings.HasSuffix(d, ".onmicrosoft.com"), "type": "Managed", "capabilities": "Email, OfficeCommunicationsOnline"})
+		}
+		org := map[string]any{"id": t.ID, "displayName": t.DisplayName, "verifiedDomains": domains}
+		if sel := q.Get("$select"); sel != "" {
+			keep := map[string]any{}
+			for f := range strings.SplitSeq(sel, ",") {
+				if v, ok := org[strings.TrimSpace(f)]; ok {
+					keep[strings.TrimSpace(f)] = v
+				}
+			}
+			org = keep
+		}
+		writeJSON(w, 200, map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#organization", "value": []map[string]any{org}})
 	case r.Method == http.MethodGet && path == "/users":
 		items, err := filterItems(t.Users, q.Get("$filter"))
 		if err != nil {
