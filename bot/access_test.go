@@ -319,3 +319,26 @@ func TestAppHomeForOutsiders(t *testing.T) {
 		t.Errorf("the guest's App Home lists diagnoses or links:\n%s", view.Text())
 	}
 }
+
+// A paste that names its tenant by domain or name (not ID) is about that
+// tenant: answered without the picker, and refused in a channel linked to
+// another customer.
+func TestPasteNamingTenantByName(t *testing.T) {
+	paste := "AADSTS500011: The resource principal named https://graph.microsoft.com was not found in the tenant named contoso.com. You might have sent your authentication request to the wrong tenant.\nTrace ID: 3d5f7a9c-1e2b-4c4d-8e6f-0a2b4c6d8e53\nCorrelation ID: 6f8a0c2e-4b1d-4e3f-9a5b-7c9e1a3b5d64"
+	h := start(t)
+	h.event("EvName1", slacktest.Message(channel, engineer, "1700004000.000100", "", paste))
+	post := h.wait(1, "chat.postMessage")[0]
+	if _, picker := post.Select("pick_tenant"); picker != "" || !strings.Contains(post.Text(), "Contoso") {
+		t.Errorf("the paste named contoso.com, answered:\n%s", post.Text())
+	}
+	h.command("link fabrikam.com")
+	h.wait(2, "chat.postMessage")
+	diagnoses := h.diag.diagnoses.Load()
+	h.event("EvName2", slacktest.Message(channel, engineer, "1700004000.000200", "", strings.Replace(paste, "6f8a0c2e", "7f8a0c2e", 1)))
+	if hint := h.wait(1, "chat.postEphemeral")[0]; !strings.Contains(hint.Text(), "linked to a customer") {
+		t.Errorf("hint %q", hint.Text())
+	}
+	if h.diag.diagnoses.Load() != diagnoses {
+		t.Error("Contoso was read in Fabrikam's channel")
+	}
+}

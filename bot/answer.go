@@ -115,11 +115,17 @@ func (b *Bot) tenantFor(ctx context.Context, dst destination, q question) (diagn
 	var t diagnose.Tenant
 	query := strings.TrimSpace(q.Query)
 	if query == "" {
+		// The tenant the paste names: by ID, else by domain or name.
 		for _, e := range q.Errors {
-			if e.TenantID != "" {
-				query = e.TenantID
+			if query = e.TenantID; query != "" {
 				break
 			}
+		}
+		for _, e := range q.Errors {
+			if query != "" {
+				break
+			}
+			query = e.TenantName
 		}
 	}
 	switch {

@@ -182,6 +182,8 @@ func TestPickerEncoding(t *testing.T) {
 	cases := []string{
 		"AADSTS53003 Correlation Id: 7d2c4b91-3f5e-4a8b-b1c6-0e9f2a4d6c83 App id: 1950a258-227b-4e31-a9cf-717495945fc2 IP address: 2001:db8:ffff:ffff:ffff:ffff:ffff:ffff Device platform: Windows 10",
 		"AADSTS50020 then AADSTS53000 Correlation Id: 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+		// The resource app the message names decides which policies apply.
+		"AADSTS53003: Access has been blocked by Conditional Access policies. App id: 1950a258-227b-4e31-a9cf-717495945fc2. You must use multi-factor authentication to access '00000003-0000-0000-c000-000000000000'. Correlation ID: 9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
 		`AADSTS53003: Access has been blocked by Conditional Access policies. Timestamp: 2025-03-14 09:41:27Z Correlation ID: 7d2c4b91-3f5e-4a8b-b1c6-0e9f2a4d6c83 claims={"access_token":{"capolids":{"essential":true,"values":["0b8f4c1e-5a2d-4e7b-9c3f-1d6a8e2b4f01","2d0b6e3a-7c4f-4a9d-9e5b-3f8c0a4d6b03"]}}}`,
 		strings.Repeat("AADSTS53003 Correlation Id: 7d2c4b91-3f5e-4a8b-b1c6-0e9f2a4d6c83\n", 1) + strings.Repeat("AADSTS50076 ", 1) + "AADSTS50158 AADSTS53000 AADSTS53001 AADSTS530002 AADSTS50097 AADSTS50131 AADSTS65001 AADSTS90094 AADSTS500011 AADSTS700016 AADSTS50105 AADSTS500212 AADSTS500213 AADSTS530034 AADSTS50126 AADSTS50053 AADSTS50055 AADSTS50057 AADSTS50133 AADSTS50173",
 	}

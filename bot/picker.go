@@ -34,8 +34,8 @@ func (b *Bot) askTenant(ctx context.Context, dst destination, q question) {
 }
 
 // encodePick packs what the scenario needs from the pasted errors into at
-// most maxBlockID characters: every code, and the correlation ID, app, IP,
-// platform, time, flow and claims-challenge policy IDs of the error the
+// most maxBlockID characters: every code, and the correlation ID, app,
+// resource app, IP, platform, time, flow and claims-challenge policy IDs of the error the
 // scenario is taken from. What does not fit is dropped, least useful first.
 func encodePick(errs []diagnose.SignInError) string {
 	if len(errs) == 0 {
@@ -65,6 +65,7 @@ func encodePick(errs []diagnose.SignInError) string {
 	}
 	set("r", e.CorrelationID)
 	set("a", e.AppID)
+	set("s", e.ResourceID)
 	set("i", e.IPAddress)
 	set("p", e.DevicePlatform)
 	if e.DeviceCodeFlow {
@@ -74,7 +75,7 @@ func encodePick(errs []diagnose.SignInError) string {
 		v.Set("t", strconv.FormatInt(e.Timestamp.Unix(), 10))
 	}
 	set("x", strings.Join(e.PolicyIDs, ","))
-	for _, k := range []string{"p", "i", "t", "a", "f", "x", "r"} {
+	for _, k := range []string{"p", "i", "t", "a", "s", "f", "x", "r"} {
 		if len(pickPrefix)+len(v.Encode()) <= maxBlockID {
 			break
 		}
@@ -111,6 +112,7 @@ func decodePick(blockID string) []diagnose.SignInError {
 		e := &errs[0]
 		e.CorrelationID = v.Get("r")
 		e.AppID = v.Get("a")
+		e.ResourceID = v.Get("s")
 		e.IPAddress = v.Get("i")
 		e.DevicePlatform = v.Get("p")
 		e.DeviceCodeFlow = v.Get("f") == "1"
