@@ -13,7 +13,7 @@ import (
 	"github.com/cacheck/ca-check/bot/store"
 )
 
-// This file decides who may ask (DESIGN.md, "Who may see what"). A
+// This file decides who may ask (README.md, "Who can see what"). A
 // diagnosis, the customer picker, a guide, a re-check, an approval request,
 // the audit and the App Home's lists reveal customers' security
 // configuration, and a partner's Slack shares channels with customers

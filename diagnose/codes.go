@@ -6,7 +6,7 @@ import (
 )
 
 // Category classifies an AADSTS code by what a partner does about it. It is the
-// "what kind of block" of DESIGN.md: the code alone never names the policy.
+// "what kind of block" of docs/evaluation.md: the code alone never names the policy.
 type Category string
 
 // The categories. Only CategoryConditionalAccess errors are fixed by excluding

@@ -84,7 +84,7 @@ func TestCodeTableEntriesAreUsable(t *testing.T) {
 }
 
 // TestConditionalAccessNextSteps: for every CA-category code the next step
-// must lead to the fix DESIGN.md describes, or say why not.
+// must lead to the fix docs/evaluation.md describes, or say why not.
 func TestConditionalAccessNextSteps(t *testing.T) {
 	for _, code := range knownCodes() {
 		info := LookupCode(code)

@@ -9,6 +9,6 @@
 // the evidence and hand it here as the types below; everything they show a
 // person comes from here, so that the CLI and the bot never disagree.
 //
-// The rules implemented here are the ones of DESIGN.md ("The scenario",
-// "Evaluation rules", "The fix"); a change to one is a change to the other.
+// The rules implemented here are the ones of docs/evaluation.md ("The scenario",
+// "Rules", "The fix"); a change to one is a change to the other.
 package diagnose

@@ -10,7 +10,7 @@ import (
 // Effect is what one policy does to the scenario's sign-in.
 type Effect string
 
-// Effects, from DESIGN.md "Evaluation rules".
+// Effects, from docs/evaluation.md, "Rules".
 const (
 	EffectBlocks        Effect = "blocks"
 	EffectMayBlock      Effect = "may_block"
@@ -147,7 +147,7 @@ func (e *evaluator) evaluate(p *Policy) PolicyResult {
 	return r
 }
 
-// effect applies the rules in DESIGN.md's order: excluded, then not
+// effect applies the rules in the order of docs/evaluation.md: excluded, then not
 // applicable as soon as one condition certainly does not match, then the
 // grant. For may_block it also names the unknown facts that decide it.
 func (e *evaluator) effect(p *Policy) (Effect, []string, []string) {

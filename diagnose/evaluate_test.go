@@ -57,7 +57,7 @@ type ruleCase struct {
 	Unknowns []string `json:"unknowns"`
 }
 
-// TestEvaluationRules runs every rule of DESIGN.md "Evaluation rules" from
+// TestEvaluationRules runs every rule of docs/evaluation.md ("Rules") from
 // testdata/eval/cases.json: one policy, one scenario, the expected effect and
 // a phrase the reasons must contain.
 func TestEvaluationRules(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 const graphPolicyURL = "https://graph.microsoft.com/v1.0/identity/conditionalAccess/policies/"
 
 // graphScopes are the delegated permissions the fix needs, consented in the
-// customer tenant (DESIGN.md "The fix").
+// customer tenant (docs/evaluation.md, "The fix").
 var graphScopes = []string{"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess", "Application.Read.All"}
 
 // Placeholders for identifiers the diagnosis does not have. They have no

@@ -284,7 +284,7 @@ func (c effectCounts) list() []string {
 }
 
 // Fact states: whether a scenario fact was known, assumed (the default of
-// DESIGN.md "The scenario"), or unknown.
+// docs/evaluation.md, "The scenario"), or unknown.
 const (
 	factKnown   = "known"
 	factAssumed = "assumed"
@@ -296,7 +296,7 @@ type fact struct {
 	name, value, state string
 }
 
-// scenarioFacts lists the scenario's facts, in DESIGN.md's order, each with
+// scenarioFacts lists the scenario's facts, in the order of docs/evaluation.md, each with
 // what the engine took it to be and whether it knew it. Values are plain
 // text built from the scenario, which holds tenant and user text (app IDs,
 // the correlation ID): renderers escape them.

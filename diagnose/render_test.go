@@ -252,7 +252,7 @@ func TestHeadline(t *testing.T) {
 	}
 }
 
-// TestTextGroupsInOrder checks the order of DESIGN.md: blocks, may block,
+// TestTextGroupsInOrder checks the order of docs/evaluation.md: blocks, may block,
 // report-only that would block, satisfied, excluded, not applicable,
 // disabled; and that every policy is shown exactly once.
 func TestTextGroupsInOrder(t *testing.T) {

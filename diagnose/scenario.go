@@ -38,7 +38,7 @@ const (
 
 // Scenario is the sign-in the engine evaluates: a service provider user from
 // the partner's tenant signing in to the customer tenant. Zero values mean
-// "unknown" and take the defaults of DESIGN.md "The scenario".
+// "unknown" and take the defaults of docs/evaluation.md, "The scenario".
 type Scenario struct {
 	// PartnerTenantID is the partner's (home) tenant. Required.
 	PartnerTenantID string `json:"partnerTenantId"`

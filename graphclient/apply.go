@@ -77,7 +77,7 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 		return res, nil
 	}
 	// The plan travelled through the database and the approval; what is
-	// written must still be the fix of DESIGN.md and nothing more.
+	// written must still be the fix (docs/evaluation.md, "The fix") and nothing more.
 	if !diagnose.IsTheFix(current, plan.After, partner, c.cfg.AllTenantsFix) {
 		if len(current.Types()) == 0 && plan.After.AllTenants() {
 			return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q excludes service provider users of every tenant, not the partner's alone, and this deployment is not configured for that (CACHECK_ALL_TENANTS_FIX); nothing was written",

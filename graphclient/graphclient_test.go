@@ -745,7 +745,7 @@ func TestRevertRefusesChangedPolicy(t *testing.T) {
 	}
 }
 
-// TestApplyRefusesPlanBeyondTheFix: Apply writes only the fix of DESIGN.md
+// TestApplyRefusesPlanBeyondTheFix: Apply writes only the fix of docs/evaluation.md
 // "The fix" (serviceProvider and the partner tenant added to the exclusion
 // just read, nothing removed), whatever the stored plan's After says: a
 // plan damaged in the database or by a planner bug widens or narrows
