@@ -284,3 +284,42 @@ func TestLimiterPartnerThrottle(t *testing.T) {
 		t.Errorf("x's next read after %v, want ≥ 300 ms", d)
 	}
 }
+
+// A freed slot goes to the oldest run waiting, whatever the order they
+// began waiting in, and a run that gives up leaves the queue.
+func TestSlotsOldestFirst(t *testing.T) {
+	s := &slots{free: 1}
+	ctx := t.Context()
+	first, older, newer, quitter := s.next(), s.next(), s.next(), s.next()
+	if err := s.acquire(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan uint64, 3)
+	wait := func(seq uint64) {
+		if err := s.acquire(ctx, seq); err == nil {
+			got <- seq
+		}
+	}
+	qctx, quit := context.WithCancel(ctx)
+	go wait(newer)
+	go func() { s.acquire(qctx, quitter) }()
+	time.Sleep(20 * time.Millisecond)
+	go wait(older)
+	time.Sleep(20 * time.Millisecond)
+	quit()
+	time.Sleep(20 * time.Millisecond)
+	s.release(0)
+	if g := <-got; g != older {
+		t.Errorf("first grant to run %d, want the older %d", g, older)
+	}
+	s.release(0)
+	if g := <-got; g != newer {
+		t.Errorf("second grant to run %d, want %d", g, newer)
+	}
+	s.release(0)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.free != 1 || len(s.waiting) != 0 {
+		t.Errorf("free %d, %d waiting; want 1 free and none waiting", s.free, len(s.waiting))
+	}
+}
