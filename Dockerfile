@@ -2,9 +2,12 @@
 #
 # ca-check: a static binary on distroless, run as a non-root user.
 #
-#   docker build -t ca-check .
-#   docker run -e CACHECK_SLACK_BOT_TOKEN=xoxb-… -e CACHECK_SLACK_APP_TOKEN=xapp-… \
-#     -v ca-check-data:/data ca-check
+#   cp deploy/ca-check.env.example deploy/ca-check.env   # and fill it in
+#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) -t ca-check .
+#   docker run --env-file deploy/ca-check.env -v ca-check-data:/data ca-check
+#
+# deploy/compose.yaml runs two replicas on PostgreSQL; deploy/kubernetes/ has
+# plain manifests.
 #
 # The default command is `serve` (Socket Mode unless CACHECK_HTTP_ADDR and
 # CACHECK_SLACK_SIGNING_SECRET are set; then expose that port too). The
@@ -17,11 +20,15 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
+# The build context has no .git (.dockerignore), so Go cannot stamp the
+# commit: VERSION, when given, is what 'ca-check version', the start-up log
+# and the User-Agent say instead of "(devel)".
+ARG VERSION=
 # CGO_ENABLED=0: a static binary (the SQLite driver is pure Go), which the
 # static distroless image needs; -trimpath keeps build paths out of it.
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w" -o /out/ca-check ./cmd/ca-check
+    CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags="-s -w -X main.version=${VERSION}" -o /out/ca-check ./cmd/ca-check
 # The SQLite database lives in a volume the non-root user can write.
 RUN mkdir -p /out/data
 

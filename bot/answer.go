@@ -98,11 +98,21 @@ func (b *Bot) answer(ctx context.Context, dst destination, q question) {
 
 // tenantFor finds the tenant q is about: the one already resolved, the one
 // typed, the one in the pasted error, or the channel's link. With none it
-// asks with the picker and reports false.
+// asks with the picker and reports false. A channel linked to a customer
+// answers only about that customer: any other is refused here, before the
+// customer's tenant is read.
 func (b *Bot) tenantFor(ctx context.Context, dst destination, q question) (diagnose.Tenant, bool) {
-	if q.Tenant != nil && q.Tenant.ID != "" {
-		return *q.Tenant, true
+	link, err := b.store.ChannelLink(ctx, dst.Channel)
+	linked := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// Without the link, what may be said here is unknown: say nothing.
+		b.storeError(ctx, "channel link", err)
+		b.say(ctx, dst, userMessage(ctx, err))
+		return diagnose.Tenant{}, false
 	}
+	linkedTenant := diagnose.Tenant{ID: link.TenantID, DisplayName: link.TenantName}
+
+	var t diagnose.Tenant
 	query := strings.TrimSpace(q.Query)
 	if query == "" {
 		for _, e := range q.Errors {
@@ -112,21 +122,27 @@ func (b *Bot) tenantFor(ctx context.Context, dst destination, q question) (diagn
 			}
 		}
 	}
-	if query == "" {
-		link, err := b.store.ChannelLink(ctx, dst.Channel)
-		switch {
-		case err == nil:
-			return diagnose.Tenant{ID: link.TenantID, DisplayName: link.TenantName}, true
-		case !errors.Is(err, store.ErrNotFound):
-			b.storeError(ctx, "channel link", err)
-		}
+	switch {
+	case q.Tenant != nil && q.Tenant.ID != "":
+		t = *q.Tenant
+	case query == "" && linked:
+		return linkedTenant, true
+	case query == "":
 		b.askTenant(ctx, dst, q)
 		return diagnose.Tenant{}, false
+	case linked && (strings.EqualFold(query, link.TenantID) || strings.EqualFold(query, link.TenantName)):
+		return linkedTenant, true
+	default:
+		if t, err = b.diag.ResolveTenant(ctx, query); err != nil {
+			b.logger(ctx).Info("tenant not resolved", "query_len", len(query), "code", diagnose.ErrorCode(err))
+			b.say(ctx, dst, userMessage(ctx, err))
+			return diagnose.Tenant{}, false
+		}
 	}
-	t, err := b.diag.ResolveTenant(ctx, query)
-	if err != nil {
-		b.logger(ctx).Info("tenant not resolved", "query_len", len(query), "code", diagnose.ErrorCode(err))
-		b.say(ctx, dst, userMessage(ctx, err))
+	if linked && !strings.EqualFold(t.ID, link.TenantID) {
+		b.refused(ctx, refusal{asker: asker{User: dst.User}, Channel: dst.Channel, Path: "question", Tenant: t.ID, Why: whyLinked})
+		dst.Private = true
+		b.say(ctx, dst, refusalText(whyLinked))
 		return diagnose.Tenant{}, false
 	}
 	return t, true

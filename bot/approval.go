@@ -40,8 +40,9 @@ type Changer interface {
 // not configured.
 func WithChanger(c Changer) Option { return func(b *Bot) { b.changer = c } }
 
-// WithApprovalSweep sets how often expired requests are closed and
-// interrupted ones reconciled (default a minute); for tests.
+// WithApprovalSweep sets how often expired requests are closed,
+// interrupted ones reconciled and old diagnoses pruned (default a minute);
+// for tests.
 func WithApprovalSweep(every time.Duration) Option { return func(b *Bot) { b.sweepEvery = every } }
 
 // Action IDs of the approval buttons; their values are request IDs and

@@ -150,7 +150,9 @@ func (b *Bot) audit(ctx context.Context, dst destination, query string) {
 		}
 	}
 	if !allowed {
-		b.say(ctx, dst, ":no_entry_sign: Only ca-check admins and the approvers of "+tenantLabel(t)+" can read its audit log.")
+		// Nothing about the tenant: whoever typed a domain learns no name.
+		b.refused(ctx, refusal{asker: asker{User: dst.User}, Channel: dst.Channel, Path: "audit", Tenant: t.ID, Why: whyNotApprover})
+		b.say(ctx, dst, ":no_entry_sign: Only ca-check admins and that customer's approvers can read its audit log.")
 		return
 	}
 	recs, err := b.store.Audit(ctx, t.ID, maxAuditShown)

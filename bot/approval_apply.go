@@ -269,7 +269,21 @@ func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
 	attempt, running := revertAttempts(recs, b.now())
 	first := false
 	if !running {
-		first, err = b.store.Claim(ctx, fmt.Sprintf("revert:%s:%d", a.ID, attempt), b.now())
+		// The attempt's claim and its record of intent (what it is about
+		// to change, before any write) are one transaction: a claim
+		// without its record would hold the change with nothing to show
+		// it was taken, and nothing that ever ages. A claim without a
+		// record from an older ca-check is taken over once as old as a
+		// dead attempt.
+		var intent []map[string]any
+		for _, o := range a.outcomes {
+			if o.Status == outApplied && o.Change != nil {
+				intent = append(intent, map[string]any{"policyId": o.PolicyID, "before": o.Change.Before, "wrote": o.Change.After})
+			}
+		}
+		first, err = b.store.ClaimAudited(ctx, fmt.Sprintf("revert:%s:%d", a.ID, attempt), b.now().Add(-staleAfter),
+			store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionReverting, At: b.now(),
+				Detail: auditDetail(map[string]any{"policies": intent})})
 		if err != nil {
 			b.storeError(ctx, "claim revert", err)
 			b.say(ctx, dst, userMessage(ctx, err))
@@ -282,20 +296,6 @@ func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
-	// The intent, before any write: a process that dies mid-revert leaves
-	// in the audit what it was about to change.
-	var intent []map[string]any
-	for _, o := range a.outcomes {
-		if o.Status == outApplied && o.Change != nil {
-			intent = append(intent, map[string]any{"policyId": o.PolicyID, "before": o.Change.Before, "wrote": o.Change.After})
-		}
-	}
-	if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionReverting, At: b.now(),
-		Detail: auditDetail(map[string]any{"policies": intent})}); err != nil {
-		b.storeError(ctx, "audit revert", err)
-		b.say(ctx, dst, userMessage(ctx, err))
-		return
-	}
 	for i := range a.outcomes {
 		o := &a.outcomes[i]
 		if o.Status != outApplied || o.Change == nil {

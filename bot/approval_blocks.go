@@ -10,36 +10,91 @@ import (
 	"github.com/cacheck/ca-check/diagnose"
 )
 
-// requestMessage is what an approver gets: the tenant, who asks and why,
+// requestTail is room kept free in the last part of a request for what
+// follows the plans: the footnote and the buttons, or the status that
+// replaces them once the request is decided (a few sections and buttons).
+const requestTail = 10
+
+// requestMessages is what an approver gets: the tenant, who asks and why,
 // each policy's before and after with what the change widens, the expiry,
 // and Approve / Reject while the request is open. status replaces the
 // buttons once it is decided ("" keeps them).
-func requestMessage(a approval, status string, extra ...slack.Block) message {
+//
+// Every plan that Approve applies is shown, in full: when they do not fit
+// one Slack message, the request is split into parts, and the buttons come
+// only under the last, after every plan. The parts depend on the plans
+// alone, so a decided request's last part replaces the one that had the
+// buttons.
+func requestMessages(a approval, status string, extra ...slack.Block) []message {
 	t := a.tenant()
-	var blocks []slack.Block
+	what := fmt.Sprintf("change %d Conditional Access %s in %s", len(a.plans), plural(len(a.plans), "policy", "policies"), plainLabel(t))
+	var body []slack.Block
 	head := fmt.Sprintf(":key: *Approval request: change %d Conditional Access %s in %s* (`%s`)\nRequested by %s so that the partner's service provider (GDAP) users can sign in.",
 		len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t), diagnose.EscapeMrkdwn(a.TenantID), userRef(a.RequestedBy))
-	blocks = append(blocks, sections(head)...)
+	body = append(body, sections(head)...)
 	if a.Reason != "" {
-		blocks = append(blocks, sections("*Why:* "+truncateMrkdwn(diagnose.EscapeMrkdwn(oneLine(a.Reason)), 1000))...)
+		body = append(body, sections("*Why:* "+truncateMrkdwn(diagnose.EscapeMrkdwn(oneLine(a.Reason)), 1000))...)
 	}
 	for _, p := range a.plans {
-		blocks = append(blocks, sections(planMrkdwn(p))...)
+		body = append(body, sections(planMrkdwn(p))...)
 	}
-	blocks = append(blocks, contextBlock(fmt.Sprintf("Only `conditions.users.excludeGuestsOrExternalUsers` changes; ca-check re-reads each policy first and changes nothing that was edited since. Expires %s · request `%s`",
-		slackDate(a.ExpiresAt), shortID(a.ID))))
+
+	parts := packBlocks(body, maxBlocks-requestTail, maxMessageBytes)
+	out := make([]message, len(parts))
+	for i, blocks := range parts {
+		if len(parts) > 1 {
+			note := fmt.Sprintf("Part %d of %d of request `%s`.", i+1, len(parts), shortID(a.ID))
+			if i < len(parts)-1 {
+				note += " The request continues below; Approve and Reject come after the last policy."
+			}
+			blocks = append(blocks, contextBlock(note))
+		}
+		out[i] = message{Text: fallback("Approval request: " + what), Blocks: blocks}
+		if len(parts) > 1 {
+			out[i].Text = fallback(fmt.Sprintf("Approval request (%d/%d): %s", i+1, len(parts), what))
+		}
+	}
+
+	tail := []slack.Block{contextBlock(fmt.Sprintf("Only `conditions.users.excludeGuestsOrExternalUsers` changes; ca-check re-reads each policy first and changes nothing that was edited since. Expires %s · request `%s`",
+		slackDate(a.ExpiresAt), shortID(a.ID)))}
 	if status != "" {
-		blocks = append(blocks, sections(status)...)
-		blocks = append(blocks, extra...)
+		tail = append(tail, sections(status)...)
+		tail = append(tail, extra...)
 	} else {
 		approve := button(actionApprove, a.ID, "Approve").WithStyle(slack.StylePrimary).WithConfirm(
 			slack.NewConfirmationBlockObject(plain("Approve this change?"),
-				mrkdwn(fmt.Sprintf("ca-check will change %d %s in %s now, as shown.", len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t))),
+				mrkdwn(fmt.Sprintf("ca-check will change %d %s in %s now, as shown%s.", len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t), ackText(len(parts) > 1, fmt.Sprintf(" in the %d parts of this request", len(parts)), ""))),
 				plain("Approve"), plain("Cancel")))
 		reject := button(actionReject, a.ID, "Reject").WithStyle(slack.StyleDanger)
-		blocks = append(blocks, slack.NewActionBlock("request-"+a.ID, approve, reject))
+		tail = append(tail, slack.NewActionBlock("request-"+a.ID, approve, reject))
 	}
-	return message{Text: fallback(fmt.Sprintf("Approval request: change %d Conditional Access %s in %s", len(a.plans), plural(len(a.plans), "policy", "policies"), plainLabel(t))), Blocks: fitBlocks(blocks, maxBlocks)}
+	last := &out[len(out)-1]
+	last.Blocks = fitBlocks(append(last.Blocks, tail...), maxBlocks)
+	return out
+}
+
+// packBlocks splits blocks, in order, into runs of at most limit blocks and
+// about maxBytes of text each (a single larger block keeps a run to itself).
+func packBlocks(blocks []slack.Block, limit, maxBytes int) [][]slack.Block {
+	var out [][]slack.Block
+	var cur []slack.Block
+	size := 0
+	for _, bl := range blocks {
+		n := 0
+		if sec, ok := bl.(*slack.SectionBlock); ok && sec.Text != nil {
+			n = len(sec.Text.Text)
+		}
+		if len(cur) > 0 && (len(cur) >= limit || size+n > maxBytes) {
+			out = append(out, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, bl)
+		size += n
+	}
+	if len(cur) > 0 || len(out) == 0 {
+		out = append(out, cur)
+	}
+	return out
 }
 
 // planMrkdwn is one policy's change, escaped.
@@ -51,7 +106,8 @@ func planMrkdwn(p diagnose.Plan) string {
 	for _, w := range p.Widens {
 		fmt.Fprintf(&b, "\n:warning: %s", diagnose.EscapeMrkdwn(w))
 	}
-	return truncateMrkdwn(b.String(), maxSectionText)
+	// Never cut: what is approved is shown whole (sections splits it).
+	return b.String()
 }
 
 // orID is a policy's name on one line (a name with line breaks must not

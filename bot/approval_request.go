@@ -170,18 +170,29 @@ type notice struct {
 
 // notify sends the request to one approver: by DM, or, where Slack refuses
 // the DM (Slack Connect users of another organisation often cannot be
-// DMed), by an ephemeral message in the tenant's linked channel.
+// DMed), by ephemeral messages in the tenant's linked channel. A request in
+// several parts goes out part by part, stopping at the first refusal, so
+// the buttons (under the last part) never arrive without every plan above
+// them.
 func (b *Bot) notify(ctx context.Context, a approval, user string) notice {
-	msg := requestMessage(a, "")
+	msgs := requestMessages(a, "")
 	n := notice{User: user, Via: viaDM}
 	ch, _, _, err := b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
 	if err == nil {
 		var ts string
-		_, ts, err = b.api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...))
+		for i, msg := range msgs {
+			if _, ts, err = b.api.PostMessageContext(ctx, ch.ID, slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...)); err != nil {
+				b.apiError(ctx, "chat.postMessage", err)
+				if i > 0 {
+					// Earlier parts arrived without buttons; the
+					// ephemeral copy below is the whole request.
+					b.logger(ctx).Warn("approval request DM cut short", "request", a.ID, "user", user, "parts_sent", i, "parts", len(msgs))
+				}
+				break
+			}
+		}
 		if err == nil {
 			n.Channel, n.TS = ch.ID, ts
-		} else {
-			b.apiError(ctx, "chat.postMessage", err)
 		}
 	} else {
 		b.apiError(ctx, "conversations.open", err)
@@ -189,10 +200,12 @@ func (b *Bot) notify(ctx context.Context, a approval, user string) notice {
 	if err != nil {
 		n.Error = slackErrorCode(err)
 		n.Via, n.Channel = viaEphemeral, b.linkedChannel(ctx, a.TenantID, a.ChannelID)
-		_, perr := b.api.PostEphemeralContext(ctx, n.Channel, user, slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...))
-		if perr != nil {
-			b.apiError(ctx, "chat.postEphemeral", perr)
-			n.Via, n.Channel = viaNone, ""
+		for _, msg := range msgs {
+			if _, perr := b.api.PostEphemeralContext(ctx, n.Channel, user, slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...)); perr != nil {
+				b.apiError(ctx, "chat.postEphemeral", perr)
+				n.Via, n.Channel = viaNone, ""
+				break
+			}
 		}
 	}
 	if err := b.store.AppendAudit(ctx, store.AuditRecord{
@@ -205,14 +218,22 @@ func (b *Bot) notify(ctx context.Context, a approval, user string) notice {
 	if n.Via == viaDM {
 		if r, err := b.store.Request(ctx, a.ID); err == nil && r.State != store.StatePending {
 			if now, err := decodeApproval(r); err == nil {
-				late := requestMessage(now, stateText(now))
-				if _, _, _, err := b.api.UpdateMessageContext(ctx, n.Channel, n.TS, slack.MsgOptionText(late.Text, false), slack.MsgOptionBlocks(late.Blocks...)); err != nil {
-					b.apiError(ctx, "chat.update", err)
-				}
+				b.closeNotice(ctx, n, lastPart(requestMessages(now, stateText(now))))
 			}
 		}
 	}
 	return n
+}
+
+// lastPart is the part of a request that carries its buttons, or its status
+// once decided: the message a notice points at.
+func lastPart(msgs []message) message { return msgs[len(msgs)-1] }
+
+// closeNotice replaces the message n points at with msg.
+func (b *Bot) closeNotice(ctx context.Context, n notice, msg message) {
+	if _, _, _, err := b.api.UpdateMessageContext(ctx, n.Channel, n.TS, slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...)); err != nil {
+		b.apiError(ctx, "chat.update", err)
+	}
 }
 
 // linkedChannel is the channel linked to the tenant, where an approver who
@@ -252,11 +273,9 @@ func (b *Bot) notices(ctx context.Context, id string) []notice {
 // final status, so that an old message cannot be used to decide again (the
 // store refuses that anyway).
 func (b *Bot) closeNotices(ctx context.Context, a approval, status string, extra ...slack.Block) {
-	msg := requestMessage(a, status, extra...)
+	msg := lastPart(requestMessages(a, status, extra...))
 	for _, n := range b.notices(ctx, a.ID) {
-		if _, _, _, err := b.api.UpdateMessageContext(ctx, n.Channel, n.TS, slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...)); err != nil {
-			b.apiError(ctx, "chat.update", err)
-		}
+		b.closeNotice(ctx, n, msg)
 	}
 }
 

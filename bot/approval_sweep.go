@@ -18,23 +18,6 @@ import (
 // failed without them.
 const reconcileGiveUp = time.Hour
 
-// sweepApprovals closes expired requests and reconciles interrupted ones, at
-// start and then every sweepEvery, until ctx ends.
-func (b *Bot) sweepApprovals(ctx context.Context) {
-	t := time.NewTicker(b.sweepEvery)
-	defer t.Stop()
-	for {
-		b.expire(ctx)
-		b.reconcile(ctx)
-		b.reportLate(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // expire closes every pending request past its deadline and tells its
 // thread and its approvers. The store hands each expired request to exactly
 // one replica.
@@ -208,10 +191,14 @@ func unreported(recs []store.AuditRecord) *store.AuditRecord {
 }
 
 // reportLate reports the settled requests a dead process did not: those
-// settled more than staleAfter and less than reportWindow ago. A claim per
-// settling makes one replica report each.
+// settled more than staleAfter and less than reportWindow ago, which the
+// store finds by their last change (every replica sweeps every minute, and
+// settled requests are kept for ever). A claim per settling makes one
+// replica report each.
 func (b *Bot) reportLate(ctx context.Context) {
-	rs, err := b.store.Requests(ctx, store.StateApplied, store.StateFailed, store.StateSuperseded)
+	now := b.now()
+	rs, err := b.store.RequestsChanged(ctx, now.Add(-reportWindow), now.Add(-staleAfter),
+		store.StateApplied, store.StateFailed, store.StateSuperseded)
 	if err != nil {
 		if ctx.Err() == nil {
 			b.storeError(ctx, "requests to report", err)
@@ -219,9 +206,6 @@ func (b *Bot) reportLate(ctx context.Context) {
 		return
 	}
 	for _, r := range rs {
-		if age := b.now().Sub(r.UpdatedAt); age < staleAfter || age > reportWindow {
-			continue
-		}
 		recs, err := b.store.RequestAudit(ctx, r.ID)
 		if err != nil {
 			b.storeError(ctx, "request audit", err)

@@ -2,9 +2,12 @@ package bot_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -889,7 +892,7 @@ func TestAuditCommand(t *testing.T) {
 	a.waitState(id, store.StateApplied)
 	a.slack.Reset()
 	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: stranger, Text: "audit contoso.com"}), time.Time{})
-	if got := a.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(got.Text(), "Only ca-check admins and the approvers") {
+	if got := a.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(got.Text(), "Only ca-check admins and that customer's approvers") || strings.Contains(got.Text(), "Contoso") {
 		t.Errorf("a stranger read the audit:\n%s", got.Text())
 	}
 	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: approver, Text: "audit contoso.com"}), time.Time{})
@@ -1092,6 +1095,80 @@ func TestApprovalRevertAgain(t *testing.T) {
 	}
 }
 
+// A revert attempt whose audit record could not be written (the database
+// refused it) wrote nothing and does not hold the change: the next click
+// reverts it, instead of "already being reverted" until the claims expire.
+func TestApprovalRevertAfterFailedAudit(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	plans := plansOf(t, a.state(id))
+
+	db, err := sql.Open("sqlite", a.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `CREATE TRIGGER test_audit_fails BEFORE INSERT ON audit_log WHEN NEW.action = 'reverting'
+		BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`); err != nil {
+		t.Fatal(err)
+	}
+	a.click(engineer, "revert_request", id)
+	a.whisperTo("Something went wrong on my side")
+	if _, reverts := a.changer.counts(); len(reverts) != 0 {
+		t.Errorf("reverted %v without an audit record of the intent", reverts)
+	}
+	if _, err := db.ExecContext(ctx, `DROP TRIGGER test_audit_fails`); err != nil {
+		t.Fatal(err)
+	}
+
+	a.click(engineer, "revert_request", id)
+	a.threadPost("reverted request")
+	a.waitState(id, store.StateReverted)
+	_, reverts := a.changer.counts()
+	for _, p := range plans {
+		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) || reverts[p.PolicyID] != 1 {
+			t.Errorf("policy %s is %s after %d reverts, want its before-image after one", p.DisplayName, diagnose.DescribeExclusion(got), reverts[p.PolicyID])
+		}
+	}
+	if got := a.slack.Calls(slacktest.MethodResponseURL); slices.ContainsFunc(texts(got), func(s string) bool { return strings.Contains(s, "already being reverted") }) {
+		t.Errorf("a click was told the change is already being reverted: %v", texts(got))
+	}
+}
+
+// A process that died after claiming a revert attempt and before recording
+// it (as ca-check did before the claim and its record shared a
+// transaction) holds the change only while it might still be running:
+// after that, like a dead attempt that did record its intent, the next
+// click reverts.
+func TestApprovalRevertAfterStaleClaim(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	plans := plansOf(t, a.state(id))
+
+	if first, err := a.store.Claim(context.Background(), "revert:"+id+":0", a.clock.Now()); err != nil || !first {
+		t.Fatalf("the dead process's claim: %v, %v", first, err)
+	}
+	a.click(engineer, "revert_request", id)
+	a.whisperTo("already being reverted")
+	a.clock.Advance(6 * time.Minute)
+
+	a.click(engineer, "revert_request", id)
+	a.threadPost("reverted request")
+	a.waitState(id, store.StateReverted)
+	for _, p := range plans {
+		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
+			t.Errorf("policy %s is %s, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
+		}
+	}
+}
+
 // A request left applying by a crash, in a tenant ca-check can no longer
 // read (consent withdrawn, Graph down for hours), does not stay applying
 // for ever: reconciliation keeps trying for a while, then settles what it
@@ -1275,6 +1352,137 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 	}
 }
 
+// A settlement left unreported longer than a day ago is not reported now:
+// its thread has moved on (the sweep looks at the last day's changes only).
+func TestApprovalNoLateReportAfterADay(t *testing.T) {
+	a := startApprovals(t)
+	id, _ := a.request()
+	ctx := context.Background()
+	then := a.clock.Now()
+	for _, tr := range []store.Transition{
+		{From: store.StatePending, To: store.StateApproved, By: approver, At: then},
+		{From: store.StateApproved, To: store.StateApplying, By: approver, At: then},
+		{From: store.StateApplying, To: store.StateFailed, By: approver, At: then, Result: []byte(`[]`), Detail: []byte(`{"reportDue":true}`)},
+	} {
+		if _, err := a.store.Transition(ctx, id, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.clock.Advance(25 * time.Hour)
+	time.Sleep(200 * time.Millisecond) // ten sweeps
+	a.settle()
+	if got := a.auditActions(id); slices.Contains(got, "reported") {
+		t.Errorf("reported a day late: %v", got)
+	}
+	for _, c := range a.slack.Calls("chat.postMessage") {
+		if strings.Contains(c.Text(), "stopped before it reported") {
+			t.Errorf("late report: %s", c.Text())
+		}
+	}
+}
+
+// Diagnoses older than CACHECK_RETENTION are deleted by the sweep: an old
+// answer's buttons ask for a fresh diagnosis. A diagnosis that an open
+// approval request points at stays until the request settles, so the
+// request is approved and applied as usual; once it is, the diagnosis goes
+// too, and the request can still be reverted.
+func TestDiagnosesPastRetention(t *testing.T) {
+	a := startApprovals(t, func(c *bot.Config, _ *fakeDiagnoser) { c.Retention, c.ApprovalTTL = 48*time.Hour, 72*time.Hour })
+	ctx := context.Background()
+	id, _ := a.request()
+	a.command("contoso.com")
+	second := a.waitPost(func(c slacktest.Call) bool {
+		b, _ := c.Button("show_guide")
+		return b != nil && b.Value != a.diagValue
+	})
+	guide, _ := second.Button("show_guide")
+	diagID := func(v string) int64 {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			t.Fatalf("button value %q: %v", v, err)
+		}
+		return n
+	}
+	requested, unrequested := diagID(a.diagValue), diagID(guide.Value)
+	gone := func(id int64) bool {
+		_, err := a.store.Diagnosis(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err != nil
+	}
+	waitGone := func(id int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !gone(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("diagnosis %d not pruned", id)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	a.clock.Advance(47 * time.Hour)
+	time.Sleep(100 * time.Millisecond) // sweeps
+	if gone(requested) || gone(unrequested) {
+		t.Fatal("a diagnosis was pruned within the retention")
+	}
+	a.clock.Advance(2 * time.Hour)
+	waitGone(unrequested)
+	if gone(requested) {
+		t.Fatal("the diagnosis of a pending request was pruned")
+	}
+	a.interact(a.slack.BlockAction(engineer, channel, "1700000000.000002", "", "", "show_guide", guide.Value))
+	a.whisperTo("I no longer have that diagnosis")
+
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, store.StateApplied)
+	waitGone(requested)
+	if r := a.state(id); r.State != store.StateApplied || r.DiagnosisID != 0 {
+		t.Errorf("request after its diagnosis was pruned: %s, diagnosis %d", r.State, r.DiagnosisID)
+	}
+	a.click(engineer, "revert_request", id)
+	a.threadPost("reverted request")
+	a.waitState(id, store.StateReverted)
+	if got := a.auditActions(id); !slices.Contains(got, "requested") || !slices.Contains(got, "applied") {
+		t.Errorf("audit after pruning: %v", got)
+	}
+}
+
+// Without approvals configured, diagnoses are pruned all the same.
+func TestDiagnosesPastRetentionWithoutApprovals(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	h := launch(t, nil, nil, []bot.Option{bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)})
+	h.command("contoso.com")
+	answer := h.wait(1, "chat.postMessage")[0]
+	btn, _ := answer.Button("show_guide")
+	if btn == nil {
+		t.Fatal("no Show guide button")
+	}
+	id, err := strconv.ParseInt(btn.Value, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(90*24*time.Hour - time.Minute) // the default retention, nearly
+	time.Sleep(100 * time.Millisecond)         // sweeps
+	if _, err := h.store.Diagnosis(context.Background(), id); err != nil {
+		t.Fatalf("diagnosis within the retention: %v", err)
+	}
+	clk.Advance(2 * time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := h.store.Diagnosis(context.Background(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("diagnosis %d past the retention: %v", id, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // Ten engineers clicking Request approval on one answer at once: one
 // request, one DM per approver; the others are told it is waiting.
 func TestApprovalRequestedOnce(t *testing.T) {
@@ -1308,4 +1516,111 @@ func TestApprovalRequestedOnce(t *testing.T) {
 	if dms != len(approvers) {
 		t.Errorf("%d DMs to %d approvers", dms, len(approvers))
 	}
+}
+
+// sixtyPolicies gives Contoso 60 blocking policies, more than one Slack
+// message can show.
+func sixtyPolicies(_ *bot.Config, d *fakeDiagnoser) {
+	ev := d.evidence[contosoID]
+	base := ev.Policies[0] // "Require compliant device for all users": blocks
+	pols := make([]diagnose.Policy, 60)
+	for i := range pols {
+		pols[i] = base
+		pols[i].ID = fmt.Sprintf("0b5c7f3a-6060-4a00-8000-%012d", i)
+		pols[i].DisplayName = fmt.Sprintf("Compliant device, policy %02d of sixty", i)
+	}
+	ev.Policies = pols
+	d.evidence[contosoID] = ev
+}
+
+// What an approver approves is what was shown: 60 plans do not fit one
+// Slack message, so the request comes in parts, every plan whole and in
+// order, and Approve only under the last; approving applies exactly those.
+func TestApprovalRequestShowsEveryPlan(t *testing.T) {
+	a := startApprovals(t, sixtyPolicies)
+	a.interact(a.slack.BlockAction(engineer, channel, a.answerTS, "", "", "request_approval", a.diagValue))
+	a.threadPost("Waiting for")
+	var parts []slacktest.Call
+	for _, c := range a.slack.Calls("chat.postMessage") {
+		if c.Arg("channel") == "D"+approver {
+			parts = append(parts, c)
+		}
+	}
+	if len(parts) < 2 {
+		t.Fatalf("60 plans came in %d message(s)", len(parts))
+	}
+	var id string
+	next := 0 // the next policy expected, in order
+	for i, p := range parts {
+		checkLimits(t, p)
+		text := p.Text()
+		if strings.Contains(text, "did not fit") || strings.Contains(text, "…") {
+			t.Errorf("part %d was cut:\n%s", i+1, text)
+		}
+		for next < 60 && strings.Contains(text, fmt.Sprintf("policy %02d of sixty", next)) {
+			if strings.Count(text, fmt.Sprintf("policy %02d of sixty", next)) != 1 {
+				t.Errorf("policy %02d shown more than once in part %d", next, i+1)
+			}
+			next++
+		}
+		btn, _ := p.Button("approve_request")
+		switch {
+		case i < len(parts)-1 && btn != nil:
+			t.Errorf("part %d of %d has an Approve button above plans still to come", i+1, len(parts))
+		case i == len(parts)-1 && btn == nil:
+			t.Fatalf("the last part has no Approve button:\n%s", text)
+		case i == len(parts)-1:
+			id = btn.Value
+		}
+		if !strings.Contains(text, fmt.Sprintf("Part %d of %d", i+1, len(parts))) {
+			t.Errorf("part %d does not say which part it is", i+1)
+		}
+	}
+	if next != 60 {
+		t.Fatalf("the approver was shown %d of the 60 plans, in order", next)
+	}
+	if n := strings.Count(strings.Join(texts(parts), "\n"), "*after:*"); n != 60 {
+		t.Errorf("%d before/after pairs shown, want 60", n)
+	}
+
+	a.click(approver, "approve_request", id)
+	a.waitState(id, store.StateApplied)
+	if writes, _ := a.changer.counts(); len(writes) != 60 {
+		t.Errorf("Approve wrote %d policies, want the 60 shown", len(writes))
+	}
+	// The part with the buttons is the one closed: no Approve left anywhere.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	upd, err := a.slack.WaitFor(ctx, "chat.update", func(c slacktest.Call) bool { return c.Arg("channel") == "D"+approver })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if btn, _ := upd.Button("approve_request"); btn != nil || upd.Arg("ts") == parts[0].Arg("ts") {
+		t.Errorf("the decided request still offers Approve, or the wrong part was closed (ts %s)", upd.Arg("ts"))
+	}
+}
+
+// A scan digest's Request approval reads the tenant again and asks its
+// approvers, as an answer's button does; an outsider's click reads nothing.
+func TestScanRequestApproval(t *testing.T) {
+	a := startApprovals(t)
+	a.slack.AddUser(slack.User{ID: "U0GUEST", TeamID: slacktest.TeamID, IsRestricted: true})
+	before := a.diag.diagnoses.Load()
+	a.interact(a.slack.BlockAction("U0GUEST", channel, "1700000000.000500", "", "", "scan_request_approval", contosoID))
+	a.whisperTo("only members of the partner")
+	if n := a.diag.diagnoses.Load() - before; n != 0 {
+		t.Errorf("a guest's click read the tenant %d times", n)
+	}
+
+	a.interact(a.slack.BlockAction(engineer, channel, "1700000000.000500", "", "", "scan_request_approval", contosoID))
+	dm := a.waitPost(func(c slacktest.Call) bool { return c.Arg("channel") == "D"+approver })
+	if btn, _ := dm.Button("approve_request"); btn == nil || !strings.Contains(dm.Text(), "Require compliant device") {
+		t.Errorf("the approver got no request for the scanned tenant:\n%s", dm.Text())
+	}
+	if n := a.diag.diagnoses.Load() - before; n != 1 {
+		t.Errorf("the tenant was read %d times for the request, want once (fresh)", n)
+	}
+
+	a.interact(a.slack.BlockAction(engineer, channel, "1700000000.000500", "", "", "scan_request_approval", "contoso.com"))
+	a.whisperTo("does not name a customer tenant")
 }

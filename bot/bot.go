@@ -17,6 +17,7 @@ import (
 
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // Diagnoser is what the bot needs from the diagnosis engine and its evidence
@@ -41,10 +42,12 @@ type Store interface {
 	ChannelLink(ctx context.Context, channelID string) (store.Link, error)
 	Links(ctx context.Context) ([]store.Link, error)
 	Claim(ctx context.Context, key string, now time.Time) (first bool, err error)
+	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a store.AuditRecord) (first bool, err error)
 	PruneClaims(ctx context.Context, before time.Time) (int64, error)
 	SaveDiagnosis(ctx context.Context, r store.DiagnosisRecord) (int64, error)
 	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
 	RecentDiagnoses(ctx context.Context, limit int) ([]store.DiagnosisRecord, error)
+	PruneDiagnoses(ctx context.Context, before time.Time) (int64, error)
 	Ping(ctx context.Context) error
 
 	// Approvals (DESIGN.md "Approvals").
@@ -55,6 +58,7 @@ type Store interface {
 	Request(ctx context.Context, id string) (store.Request, error)
 	Transition(ctx context.Context, id string, t store.Transition) (store.Request, error)
 	Requests(ctx context.Context, states ...store.State) ([]store.Request, error)
+	RequestsChanged(ctx context.Context, since, until time.Time, states ...store.State) ([]store.Request, error)
 	PendingFor(ctx context.Context, tenantID string) ([]store.Request, error)
 	ExpireRequests(ctx context.Context, now time.Time) ([]store.Request, error)
 	AppendAudit(ctx context.Context, a store.AuditRecord) error
@@ -83,6 +87,13 @@ type Bot struct {
 
 	// Set once auth.test has answered; /readyz waits for it.
 	self atomic.Pointer[identity]
+	// Who may ask, as Slack said lately (access.go).
+	askers askerCache
+
+	// Fleet scans (scan.go): nil when not configured.
+	scans     Scans
+	openScans func(scan.Notifier) (Scans, error)
+	progress  scanProgress
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -93,6 +104,8 @@ type identity struct {
 	UserID string
 	BotID  string
 	TeamID string
+	// EnterpriseID is the Enterprise Grid organization, "" outside one.
+	EnterpriseID string
 }
 
 // Option changes how New builds the bot; the options exist for tests and
@@ -148,6 +161,13 @@ func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
 		slack.OptionAppLevelToken(cfg.AppToken),
 	)
 	b.pool = newPool(cfg.Workers, 32*cfg.Workers, b.m, b.log)
+	if b.openScans != nil {
+		s, err := b.openScans(b)
+		if err != nil {
+			return nil, fmt.Errorf("bot: fleet scans: %w", err)
+		}
+		b.scans = s
+	}
 	return b, nil
 }
 
@@ -177,7 +197,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	b.log.Info("starting", "mode", b.cfg.Mode(), "workers", b.cfg.Workers, "http_addr", addrOf(slackLn), "health_addr", addrOf(healthLn))
 
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 4)
 	if healthSrv != nil {
 		go func() { serveErr <- serve(healthSrv, healthLn) }()
 	}
@@ -199,8 +219,13 @@ func (b *Bot) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { b.pruneClaims(runCtx) })
 	wg.Go(func() { b.warmUp(runCtx) })
-	if b.changer != nil {
-		wg.Go(func() { b.sweepApprovals(runCtx) })
+	wg.Go(func() { b.sweep(runCtx) })
+	if b.scans != nil {
+		// The queue's jobs outlive a cancelled context only as far as
+		// Stop lets them: it is stopped below, with the shutdown's time.
+		if err := b.scans.Start(context.WithoutCancel(runCtx)); err != nil {
+			serveErr <- fmt.Errorf("bot: start the fleet scan queue: %w", err)
+		}
 	}
 	if slackSrv != nil {
 		go func() { serveErr <- serve(slackSrv, slackLn) }()
@@ -230,6 +255,11 @@ func (b *Bot) Run(ctx context.Context) error {
 		}
 	}
 	wg.Wait()
+	if b.scans != nil {
+		if err := b.scans.Stop(shutdownCtx); err != nil {
+			b.log.Warn("fleet scan queue shutdown", "err", err)
+		}
+	}
 	if n := b.pool.shutdown(shutdownCtx); n > 0 {
 		b.log.Warn("shutdown timeout: cancelled in-flight work", "jobs", n)
 	}
@@ -274,7 +304,7 @@ func (b *Bot) authenticate(ctx context.Context) error {
 	for {
 		resp, err := b.api.AuthTestContext(ctx)
 		if err == nil {
-			b.self.Store(&identity{UserID: resp.UserID, BotID: resp.BotID, TeamID: resp.TeamID})
+			b.self.Store(&identity{UserID: resp.UserID, BotID: resp.BotID, TeamID: resp.TeamID, EnterpriseID: resp.EnterpriseID})
 			b.log.Info("authenticated with Slack", "bot_user", resp.UserID, "team", resp.TeamID)
 			return nil
 		}
@@ -342,6 +372,43 @@ func (b *Bot) pruneClaims(ctx context.Context) {
 			}
 			b.log.Debug("pruned claims", "count", n)
 		}
+	}
+}
+
+// sweep does the periodic work of every replica, at start and then every
+// sweepEvery until ctx ends: with approvals on, it closes expired requests,
+// reconciles interrupted ones and reports what a dead process did not; and
+// it prunes the diagnoses older than Config.Retention.
+func (b *Bot) sweep(ctx context.Context) {
+	t := time.NewTicker(b.sweepEvery)
+	defer t.Stop()
+	for {
+		if b.changer != nil {
+			b.expire(ctx)
+			b.reconcile(ctx)
+			b.reportLate(ctx)
+		}
+		b.pruneDiagnoses(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// pruneDiagnoses deletes the diagnoses older than the retention; the store
+// keeps those an open approval request still needs.
+func (b *Bot) pruneDiagnoses(ctx context.Context) {
+	n, err := b.store.PruneDiagnoses(ctx, b.now().Add(-b.cfg.retention()))
+	if err != nil {
+		if ctx.Err() == nil {
+			b.storeError(ctx, "prune diagnoses", err)
+		}
+		return
+	}
+	if n > 0 {
+		b.log.Info("pruned diagnoses past the retention", "count", n, "retention", b.cfg.retention())
 	}
 }
 

@@ -46,53 +46,89 @@ func ephemeral(text string) *ackMessage {
 	return &ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text}
 }
 
+// verb is one /ca-check subcommand: its help line and what it does. The
+// help and the dispatch are built from one table, so neither can forget one.
+type verb struct {
+	name  string
+	usage string // how it is typed, as the help shows it
+	help  string
+	// open verbs decide who may use them themselves (ca-check admins, a
+	// tenant's approvers, a request's requester); every other verb is only
+	// for those who may ask (access.go).
+	open bool
+	run  func(b *Bot, ctx context.Context, s slash) *ackMessage
+}
+
+// slash is one slash command as its verb sees it.
+type slash struct {
+	dst  destination
+	who  asker
+	rest string // the text after the verb
+	// gated work runs only when who may ask; open verbs check for
+	// themselves.
+	gated bool
+}
+
+// verbs are the subcommands, in the order the help lists them.
+func verbs() []verb {
+	return []verb{
+		{name: "link", usage: "`/ca-check link contoso.com`", help: "link this channel to a customer, so checks and pastes here default to it; `/ca-check link` shows the link", run: (*Bot).cmdLink},
+		{name: "unlink", usage: "`/ca-check unlink`", help: "remove this channel's link", run: (*Bot).cmdUnlink},
+		{name: "approvers", usage: "`/ca-check approvers contoso.com list|add @user|remove @user`", help: "who approves changes in a customer tenant (ca-check admins)", run: (*Bot).cmdApprovers},
+		{name: "audit", usage: "`/ca-check audit contoso.com`", help: "every approval request and change in a customer tenant (ca-check admins and its approvers)", open: true, run: (*Bot).cmdAudit},
+		{name: "scan", usage: "`/ca-check scan [contoso.com, Fabrikam …] [--sign-ins]`", help: "check every GDAP customer (or those named) and post a digest with a CSV, here or in a DM; not in a channel linked to a customer or shared with another organization", run: (*Bot).cmdScan},
+		{name: "revert", usage: "`/ca-check revert <request ID>`", help: "undo an applied change, within the revert window", open: true, run: (*Bot).cmdRevert},
+	}
+}
+
 // command handles /ca-check. It returns within Slack's 3 seconds: it parses,
 // queues the work, and acknowledges; the answer comes from the worker.
 func (b *Bot) command(ctx context.Context, cmd slack.SlashCommand) *ackMessage {
 	text := strings.TrimSpace(unlinkText(cmd.Text))
 	word, rest, _ := strings.Cut(text, " ")
+	rest = strings.TrimSpace(rest)
+	word = strings.ToLower(word)
 	dst := destination{Channel: cmd.ChannelID, User: cmd.UserID, ResponseURL: cmd.ResponseURL, Private: true}
-	log := b.logger(ctx)
 
-	switch strings.ToLower(word) {
+	switch word {
 	case "", "help", "-h", "--help", "?":
 		b.m.commands.WithLabelValues("help").Inc()
 		return helpAck()
-	case "link":
-		b.m.commands.WithLabelValues("link").Inc()
-		query := strings.TrimSpace(rest)
-		if len(query) > maxQueryLen {
-			return ephemeral(":warning: That is too long for a tenant. Type `/ca-check link contoso.com` (a domain, a tenant ID, or the customer's name).")
-		}
-		return b.queue(ctx, "link", func(ctx context.Context) { b.link(ctx, dst, query) },
-			ackText(query == "", "Looking up this channel's link…", "Linking this channel to *"+diagnose.EscapeMrkdwn(query)+"*…"))
-	case "unlink":
-		b.m.commands.WithLabelValues("unlink").Inc()
-		return b.queue(ctx, "unlink", func(ctx context.Context) { b.unlink(ctx, dst) }, "Unlinking this channel…")
-	case "approvers":
-		b.m.commands.WithLabelValues("approvers").Inc()
-		args := strings.Fields(rest)
-		return b.queue(ctx, "approvers", func(ctx context.Context) { b.approvers(ctx, dst, args) }, "Looking up the approvers…")
-	case "audit":
-		b.m.commands.WithLabelValues("audit").Inc()
-		query := strings.TrimSpace(rest)
-		if len(query) > maxQueryLen {
-			return ephemeral(":warning: That is too long for a tenant.")
-		}
-		return b.queue(ctx, "audit", func(ctx context.Context) { b.audit(ctx, dst, query) }, "Reading the audit log…")
-	case "revert":
-		b.m.commands.WithLabelValues("revert").Inc()
-		id := strings.TrimSpace(rest)
-		if b.changer == nil {
-			return ephemeral(":construction: Approvals are not configured in this ca-check, so there is nothing to revert.")
-		}
-		return b.queue(ctx, "revert", func(ctx context.Context) { b.revert(ctx, dst, dst.User, id) }, "Reverting…")
 	}
+	var v *verb
+	for _, x := range verbs() {
+		if x.name == word {
+			v = &x
+		}
+	}
+	who := asker{User: cmd.UserID, Team: cmd.TeamID, Enterprise: cmd.EnterpriseID}
+	if v != nil && v.open {
+		b.m.commands.WithLabelValues(v.name).Inc()
+		return v.run(b, ctx, slash{dst: dst, who: who, rest: rest})
+	}
+	// Everything else is about customers: only the partner's own people may
+	// ask. The payload alone refuses another organization's user at once;
+	// users.info and the engineer group decide in the worker (asEngineer).
+	if why := b.foreign(who); why != "" {
+		b.m.commands.WithLabelValues("refused").Inc()
+		b.refused(ctx, refusal{asker: who, Channel: cmd.ChannelID, Path: "command", Why: why})
+		return ephemeral(refusalText(why))
+	}
+	if v != nil {
+		b.m.commands.WithLabelValues(v.name).Inc()
+		return v.run(b, ctx, slash{dst: dst, who: who, rest: rest, gated: true})
+	}
+	return b.cmdQuestion(ctx, slash{dst: dst, who: who, rest: text, gated: true})
+}
 
+// cmdQuestion is /ca-check <tenant or pasted error>.
+func (b *Bot) cmdQuestion(ctx context.Context, s slash) *ackMessage {
+	log := b.logger(ctx)
+	text, dst := s.rest, s.dst
 	if errs := diagnose.ParseErrors(text); len(errs) > 0 {
 		b.m.commands.WithLabelValues("paste").Inc()
 		log.Info("slash command", "kind", "paste", "text_len", len(text), "codes", codesOf(errs))
-		return b.queue(ctx, "paste", func(ctx context.Context) { b.answer(ctx, dst, question{Errors: errs}) },
+		return b.queue(ctx, s, "paste", func(ctx context.Context) { b.answer(ctx, dst, question{Errors: errs}) },
 			fmt.Sprintf("Reading the %s you pasted…", plural(len(errs), "error", fmt.Sprintf("%d errors", len(errs)))))
 	}
 	if len(text) > maxQueryLen || strings.Count(text, "\n") > 0 {
@@ -101,8 +137,39 @@ func (b *Bot) command(ctx context.Context, cmd slack.SlashCommand) *ackMessage {
 	}
 	b.m.commands.WithLabelValues("diagnose").Inc()
 	log.Info("slash command", "kind", "diagnose", "text_len", len(text))
-	return b.queue(ctx, "diagnose", func(ctx context.Context) { b.answer(ctx, dst, question{Query: text}) },
+	return b.queue(ctx, s, "diagnose", func(ctx context.Context) { b.answer(ctx, dst, question{Query: text}) },
 		"Checking *"+diagnose.EscapeMrkdwn(text)+"*…")
+}
+
+func (b *Bot) cmdLink(ctx context.Context, s slash) *ackMessage {
+	if len(s.rest) > maxQueryLen {
+		return ephemeral(":warning: That is too long for a tenant. Type `/ca-check link contoso.com` (a domain, a tenant ID, or the customer's name).")
+	}
+	return b.queue(ctx, s, "link", func(ctx context.Context) { b.link(ctx, s.dst, s.rest) },
+		ackText(s.rest == "", "Looking up this channel's link…", "Linking this channel to *"+diagnose.EscapeMrkdwn(s.rest)+"*…"))
+}
+
+func (b *Bot) cmdUnlink(ctx context.Context, s slash) *ackMessage {
+	return b.queue(ctx, s, "unlink", func(ctx context.Context) { b.unlink(ctx, s.dst) }, "Unlinking this channel…")
+}
+
+func (b *Bot) cmdApprovers(ctx context.Context, s slash) *ackMessage {
+	args := strings.Fields(s.rest)
+	return b.queue(ctx, s, "approvers", func(ctx context.Context) { b.approvers(ctx, s.dst, args) }, "Looking up the approvers…")
+}
+
+func (b *Bot) cmdAudit(ctx context.Context, s slash) *ackMessage {
+	if len(s.rest) > maxQueryLen {
+		return ephemeral(":warning: That is too long for a tenant.")
+	}
+	return b.queue(ctx, s, "audit", func(ctx context.Context) { b.audit(ctx, s.dst, s.rest) }, "Reading the audit log…")
+}
+
+func (b *Bot) cmdRevert(ctx context.Context, s slash) *ackMessage {
+	if b.changer == nil {
+		return ephemeral(":construction: Approvals are not configured in this ca-check, so there is nothing to revert.")
+	}
+	return b.queue(ctx, s, "revert", func(ctx context.Context) { b.revert(ctx, s.dst, s.dst.User, s.rest) }, "Reverting…")
 }
 
 func ackText(cond bool, a, b string) string {
@@ -112,9 +179,13 @@ func ackText(cond bool, a, b string) string {
 	return b
 }
 
-// queue hands fn to the worker pool and returns the ack saying so, or, when
-// the pool is full, an ack saying to retry.
-func (b *Bot) queue(ctx context.Context, name string, fn func(context.Context), ack string) *ackMessage {
+// queue hands a command's work to the worker pool and returns the ack
+// saying so, or, when the pool is full, an ack saying to retry. Gated work
+// runs only if the asker may ask.
+func (b *Bot) queue(ctx context.Context, s slash, name string, fn func(context.Context), ack string) *ackMessage {
+	if s.gated {
+		fn = b.asEngineer(s.who, s.dst, "command", false, fn)
+	}
 	if !b.pool.submit(ctx, name, fn) {
 		b.logger(ctx).Warn("work queue full", "job", name)
 		return ephemeral(":hourglass: I'm busy with other checks right now. Please try again in a minute.")
@@ -123,17 +194,16 @@ func (b *Bot) queue(ctx context.Context, name string, fn func(context.Context), 
 }
 
 func helpAck() *ackMessage {
-	text := "*ca-check* finds the Conditional Access policies that block your GDAP (service provider) staff in a customer tenant, and how to unblock them.\n" +
+	var sb strings.Builder
+	sb.WriteString("*ca-check* finds the Conditional Access policies that block your GDAP (service provider) staff in a customer tenant, and how to unblock them.\n" +
 		"• `/ca-check contoso.com` — check a customer: a verified domain, a tenant ID, or the customer's name from your GDAP relationships\n" +
-		"• `/ca-check <pasted error>` — paste a sign-in error (AADSTS53003 and friends); I read the code, the correlation ID and the tenant from it\n" +
-		"• `/ca-check link contoso.com` — link this channel to a customer, so checks and pastes here default to it; `/ca-check link` shows the link\n" +
-		"• `/ca-check unlink` — remove this channel's link\n" +
-		"• `/ca-check approvers contoso.com list|add @user|remove @user` — who approves changes in a customer tenant (ca-check admins)\n" +
-		"• `/ca-check audit contoso.com` — every approval request and change in a customer tenant\n" +
-		"• `/ca-check revert <request ID>` — undo an applied change, within the revert window\n" +
-		"• `/ca-check help` — this list\n" +
-		"You can also paste an error into any thread in a channel I'm in, or mention me with it; I answer in the thread."
-	return &ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: text}
+		"• `/ca-check <pasted error>` — paste a sign-in error (AADSTS53003 and friends); I read the code, the correlation ID and the tenant from it\n")
+	for _, v := range verbs() {
+		fmt.Fprintf(&sb, "• %s — %s\n", v.usage, v.help)
+	}
+	sb.WriteString("• `/ca-check help` — this list\n" +
+		"You can also paste an error into any thread in a channel I'm in, or mention me with it; I answer in the thread.")
+	return &ackMessage{ResponseType: slack.ResponseTypeEphemeral, Text: sb.String()}
 }
 
 // link links dst.Channel to the tenant query names, or shows the link when
@@ -204,23 +274,22 @@ func (b *Bot) unlink(ctx context.Context, dst destination) {
 }
 
 // mayLink checks that user may change a channel's link: a configured admin
-// if any are configured, and in any case a full member of the bot's own
-// workspace, not a guest or a Slack Connect user from another organisation
-// (who could otherwise point the channel's questions at another tenant).
+// if any are configured, and in any case someone who may ask (a full member
+// of the partner's workspace, not a guest or a Slack Connect user from
+// another organization, who could otherwise point the channel's questions at
+// another tenant). The asker check is the one the command passed already,
+// from the cache.
 func (b *Bot) mayLink(ctx context.Context, user string) (string, bool) {
 	if !b.cfg.isAdmin(user) {
 		return ":no_entry_sign: Only the ca-check admins can link or unlink channels. Ask one of them: " + userList(b.cfg.AdminUsers) + ".", false
 	}
-	u, err := b.api.GetUserInfoContext(ctx, user)
-	if err != nil {
-		b.apiError(ctx, "users.info", err)
-		return ":warning: I could not check who you are with Slack; please try again.", false
+	switch b.mayAsk(ctx, asker{User: user}) {
+	case "":
+		return "", true
+	case whyUnverified:
+		return refusalText(whyUnverified), false
 	}
-	self := b.identity()
-	if u.IsRestricted || u.IsUltraRestricted || u.IsBot || (self.TeamID != "" && u.TeamID != "" && u.TeamID != self.TeamID) {
-		return ":no_entry_sign: Guests and people from other organisations cannot link or unlink channels.", false
-	}
-	return "", true
+	return ":no_entry_sign: Guests and people from other organisations cannot link or unlink channels.", false
 }
 
 func userList(ids []string) string {

@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// Config is the bot's configuration. The caller fills it with
-// envconfig.Process("CACHECK", &cfg), so each variable is CACHECK_ + the tag.
+// Config is the bot's configuration. The caller fills it from the
+// environment by its struct tags: each variable is CACHECK_ + the envconfig
+// tag, with the default tag's value when unset.
 type Config struct {
 	AppToken        string        `envconfig:"SLACK_APP_TOKEN" desc:"Slack app-level token (xapp-…) with connections:write, for Socket Mode; not needed in HTTP mode"`
 	BotToken        string        `envconfig:"SLACK_BOT_TOKEN" desc:"Slack bot token (xoxb-…) of the installed app"`
@@ -20,6 +21,7 @@ type Config struct {
 	SlackAPIURL     string        `envconfig:"SLACK_API_URL" default:"https://slack.com/api/" desc:"Slack Web API base URL, with its trailing slash (GovSlack: https://slack-gov.com/api/; tests: a local fake)"`
 	DB              string        `envconfig:"DB" default:"./ca-check.db" desc:"database: a SQLite file path, or a postgres:// URL for several replicas"`
 	AdminUsers      []string      `envconfig:"ADMIN_USERS" desc:"comma-separated Slack user IDs allowed to link and unlink channels; empty allows every member of the bot's own workspace"`
+	EngineerGroup   string        `envconfig:"ENGINEER_GROUP" desc:"a Slack user group ID (S…) whose members alone may ask ca-check about customers; empty: every full member of the bot's own workspace (never guests, other workspaces or bots)"`
 	LogLevel        string        `envconfig:"LOG_LEVEL" default:"info" desc:"log level: debug, info, warn or error"`
 	HealthAddr      string        `envconfig:"HEALTH_ADDR" default:":8081" desc:"address of /healthz, /readyz and /metrics (may equal HTTP_ADDR); ca-check healthcheck GETs /healthz here"`
 	Workers         int           `envconfig:"WORKERS" default:"8" desc:"diagnoses run at the same time; more requests wait in a queue of 32 per worker"`
@@ -27,14 +29,19 @@ type Config struct {
 	ApprovalTTL     time.Duration `envconfig:"APPROVAL_TTL" default:"24h" desc:"how long an approval request waits for the customer admin before it expires (at most 720h)"`
 	RevertWindow    time.Duration `envconfig:"REVERT_WINDOW" default:"168h" desc:"how long after an applied change it can be reverted (the Revert button, /ca-check revert)"`
 	ApproverVerify  string        `envconfig:"APPROVER_VERIFY" desc:"empty: the approvers stored per tenant decide; graph: also require, at each click, that the approver's Slack email is a user of the customer tenant with an active Global, Security or Conditional Access Administrator role"`
+	Retention       time.Duration `envconfig:"RETENTION" default:"2160h" desc:"how long diagnoses shown in Slack (the customers' policies they read) are kept, at least 1h; an answer's buttons work while its diagnosis is kept, and an open approval request keeps its own; approval requests and the audit log are kept"`
 }
 
-// Defaults for a Config built in code rather than by envconfig, where a zero
+// Defaults for a Config built in code rather than from its tags, where a zero
 // duration means "the default".
 const (
 	defaultApprovalTTL  = 24 * time.Hour
 	defaultRevertWindow = 7 * 24 * time.Hour
 	maxApprovalTTL      = 30 * 24 * time.Hour
+	defaultRetention    = 90 * 24 * time.Hour
+	// minRetention keeps an answer's buttons (Show guide, Re-check,
+	// Request approval) working while it is being read.
+	minRetention = time.Hour
 )
 
 // VerifyGraph is Config.ApproverVerify's value that checks approvers'
@@ -46,6 +53,13 @@ func (c Config) approvalTTL() time.Duration {
 		return defaultApprovalTTL
 	}
 	return c.ApprovalTTL
+}
+
+func (c Config) retention() time.Duration {
+	if c.Retention == 0 {
+		return defaultRetention
+	}
+	return c.Retention
 }
 
 func (c Config) revertWindow() time.Duration {
@@ -126,6 +140,9 @@ func (c Config) Validate() error {
 			add("CACHECK_ADMIN_USERS: %q is not a Slack user ID (U… or W…; copy it from the user's profile)", u)
 		}
 	}
+	if c.EngineerGroup != "" && !isGroupID(c.EngineerGroup) {
+		add("CACHECK_ENGINEER_GROUP: %q is not a Slack user group ID (S…; copy it from the group's page, or leave it empty)", c.EngineerGroup)
+	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
 		add("CACHECK_LOG_LEVEL: %v", err)
 	}
@@ -141,13 +158,27 @@ func (c Config) Validate() error {
 	if c.RevertWindow < 0 {
 		add("CACHECK_REVERT_WINDOW is %v; use a positive duration such as 168h", c.RevertWindow)
 	}
+	if c.Retention != 0 && c.Retention < minRetention {
+		add("CACHECK_RETENTION is %v; use a duration of at least 1h, such as 2160h (90 days)", c.Retention)
+	}
 	if c.ApproverVerify != "" && c.ApproverVerify != VerifyGraph {
 		add("CACHECK_APPROVER_VERIFY is %q; use graph, or leave it empty", c.ApproverVerify)
 	}
 	if len(probs) == 0 {
 		return nil
 	}
-	return errors.New("configuration: " + strings.Join(probs, "; ") + " (see README.md#configuration)")
+	return &ConfigError{Problems: probs}
+}
+
+// ConfigError is what Validate found wrong with a Config: one sentence per
+// problem, each naming its variable, so that a caller can merge them with
+// its own without parsing a message.
+type ConfigError struct {
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	return "configuration: " + strings.Join(e.Problems, "; ") + " (see README.md#configuration)"
 }
 
 func checkAddr(addr string) error {
@@ -158,10 +189,16 @@ func checkAddr(addr string) error {
 }
 
 func isUserID(s string) bool {
-	if len(s) < 3 || (s[0] != 'U' && s[0] != 'W') {
-		return false
-	}
-	for _, r := range s[1:] {
+	return len(s) >= 3 && (s[0] == 'U' || s[0] == 'W') && slackID(s[1:])
+}
+
+func isGroupID(s string) bool {
+	return len(s) >= 3 && s[0] == 'S' && slackID(s[1:])
+}
+
+// slackID reports whether s is made of Slack ID characters.
+func slackID(s string) bool {
+	for _, r := range s {
 		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') {
 			return false
 		}

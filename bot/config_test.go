@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ func TestConfigValidate(t *testing.T) {
 		{"approval settings", func(c *Config) { c.ApprovalTTL, c.RevertWindow, c.ApproverVerify = -time.Hour, -1, "ldap" }, ModeSocket, []string{
 			"CACHECK_APPROVAL_TTL", "CACHECK_REVERT_WINDOW", `CACHECK_APPROVER_VERIFY is "ldap"`}},
 		{"approval ttl too long", func(c *Config) { c.ApprovalTTL = 1000 * time.Hour }, ModeSocket, []string{"CACHECK_APPROVAL_TTL"}},
+		{"retention negative", func(c *Config) { c.Retention = -time.Hour }, ModeSocket, []string{"CACHECK_RETENTION is -1h0m0s; use a duration of at least 1h"}},
+		{"retention too short", func(c *Config) { c.Retention = time.Minute }, ModeSocket, []string{"CACHECK_RETENTION is 1m0s"}},
+		{"retention a year", func(c *Config) { c.Retention = 365 * 24 * time.Hour }, ModeSocket, nil},
 		{"graph verification", func(c *Config) { c.ApproverVerify, c.ApprovalTTL, c.RevertWindow = "graph", time.Hour, time.Hour }, ModeSocket, nil},
 		{"bad admin and level", func(c *Config) { c.AdminUsers, c.LogLevel = []string{"U123", "@alice"}, "loud" }, ModeSocket, []string{`"@alice" is not a Slack user ID`, "CACHECK_LOG_LEVEL"}},
 	}
@@ -59,6 +63,16 @@ func TestConfigValidate(t *testing.T) {
 			}
 			if strings.Count(err.Error(), "configuration:") != 1 {
 				t.Errorf("want one message listing every problem: %v", err)
+			}
+			// A caller merges the problems with its own, one per variable.
+			var ce *ConfigError
+			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+				t.Fatalf("Validate returned %T, not a *ConfigError with the problems", err)
+			}
+			for _, p := range ce.Problems {
+				if !strings.Contains(p, "CACHECK_") || strings.Contains(p, "configuration:") {
+					t.Errorf("problem %q does not name its variable alone", p)
+				}
 			}
 		})
 	}

@@ -26,12 +26,22 @@ func (b *Bot) event(ctx context.Context, ev slackevents.EventsAPIEvent) bool {
 		if !b.wantMessage(inner) {
 			return true
 		}
-		return b.pool.submit(ctx, "message", func(ctx context.Context) { b.onMessage(ctx, eventID, inner) })
+		// A paste from someone who may not ask gets no answer at all.
+		who := asker{User: inner.User, Team: inner.UserTeam}
+		dst := destination{Channel: inner.Channel, User: inner.User}
+		return b.pool.submit(ctx, "message", b.asEngineer(who, dst, "paste", true, func(ctx context.Context) { b.onMessage(ctx, eventID, inner) }))
 	case *slackevents.AppMentionEvent:
 		if inner.BotID != "" || inner.User == "" || inner.User == b.identity().UserID {
 			return true
 		}
 		return b.pool.submit(ctx, "mention", func(ctx context.Context) { b.onMention(ctx, eventID, inner) })
+	case *slackevents.FileSharedEvent:
+		if inner.UserID == "" || inner.UserID == b.identity().UserID {
+			return true
+		}
+		who := asker{User: inner.UserID}
+		dst := destination{Channel: inner.ChannelID, User: inner.UserID}
+		return b.pool.submit(ctx, "file", b.asEngineer(who, dst, "paste", true, func(ctx context.Context) { b.onFileShared(ctx, eventID, inner) }))
 	case *slackevents.AppHomeOpenedEvent:
 		if inner.Tab != "home" {
 			return true
@@ -49,11 +59,12 @@ func (b *Bot) wantMessage(m *slackevents.MessageEvent) bool {
 		return false
 	}
 	switch m.SubType {
-	case "", "thread_broadcast", "file_share":
-	default:
-		return false
+	case "", "thread_broadcast":
+		return mayHoldCode(m.Text)
+	case "file_share":
+		return mayHoldPaste(m)
 	}
-	return mayHoldCode(m.Text)
+	return false
 }
 
 // mayHoldCode is a cheap pre-filter for ParseErrors: every form of error it
@@ -64,12 +75,30 @@ func mayHoldCode(text string) bool {
 }
 
 func (b *Bot) onMessage(ctx context.Context, eventID string, m *slackevents.MessageEvent) {
-	errs := diagnose.ParseErrors(m.Text)
+	text := m.Text
+	var problems []string
+	files := filesOf(m)
+	if len(files) > 0 {
+		var content string
+		content, problems = b.readFiles(ctx, files)
+		text += content
+	}
+	errs := diagnose.ParseErrors(text)
 	if len(errs) == 0 {
+		// A file that may have held the error but could not be read is
+		// said in the thread, once.
+		if len(problems) > 0 && b.claim(ctx, "msg:"+m.Channel+":"+m.TimeStamp, "message") {
+			b.say(ctx, destination{Channel: m.Channel, ThreadTS: threadOf(m.TimeStamp, m.ThreadTimeStamp), User: m.User},
+				":page_facing_up: "+strings.Join(problems, "\n"))
+		}
 		return
 	}
-	b.m.commands.WithLabelValues("thread").Inc()
-	b.logger(ctx).Info("error pasted", "channel", m.Channel, "channel_type", m.ChannelType, "text_len", len(m.Text), "codes", codesOf(errs))
+	kind := "thread"
+	if len(files) > 0 {
+		kind = "file"
+	}
+	b.m.commands.WithLabelValues(kind).Inc()
+	b.logger(ctx).Info("error pasted", "channel", m.Channel, "channel_type", m.ChannelType, "text_len", len(text), "files", len(files), "codes", codesOf(errs))
 	b.answerPaste(ctx, eventID, m.Channel, m.User, m.TimeStamp, threadOf(m.TimeStamp, m.ThreadTimeStamp), errs)
 }
 
@@ -79,7 +108,22 @@ func (b *Bot) onMention(ctx context.Context, eventID string, m *slackevents.AppM
 	text := strings.TrimSpace(unlinkText(mentionRE.ReplaceAllString(m.Text, " ")))
 	thread := threadOf(m.TimeStamp, m.ThreadTimeStamp)
 	b.m.commands.WithLabelValues("mention").Inc()
-	if errs := diagnose.ParseErrors(text); len(errs) > 0 {
+	errs := diagnose.ParseErrors(text)
+	// Someone who may not ask hears one private line for a question, and
+	// nothing for a paste (as without the mention).
+	who := asker{User: m.User, Team: m.UserTeam}
+	if why := b.mayAsk(ctx, who); why != "" {
+		path := "mention"
+		if len(errs) > 0 {
+			path = "paste"
+		}
+		b.refused(ctx, refusal{asker: who, Channel: m.Channel, Path: path, Why: why})
+		if len(errs) == 0 && b.claim(ctx, "msg:"+m.Channel+":"+m.TimeStamp, "message") {
+			b.say(ctx, destination{Channel: m.Channel, ThreadTS: thread, User: m.User, Private: true}, refusalText(why))
+		}
+		return
+	}
+	if len(errs) > 0 {
 		b.logger(ctx).Info("error pasted with a mention", "channel", m.Channel, "text_len", len(text), "codes", codesOf(errs))
 		b.answerPaste(ctx, eventID, m.Channel, m.User, m.TimeStamp, thread, errs)
 		return

@@ -42,6 +42,10 @@ type fakeDiagnoser struct {
 	customers []diagnose.Relationship
 	delay     time.Duration
 	diagnoses atomic.Int64
+	// Graph reads the bot asked for, besides Diagnose: tests of who may
+	// ask check that an outsider caused none.
+	resolves atomic.Int64
+	listings atomic.Int64
 
 	// override is each policy's excludeGuestsOrExternalUsers as changed
 	// since the fixture (by an approval, or by "someone" in a test).
@@ -131,6 +135,7 @@ func newFakeDiagnoser(t testing.TB) *fakeDiagnoser {
 }
 
 func (f *fakeDiagnoser) ResolveTenant(ctx context.Context, query string) (diagnose.Tenant, error) {
+	f.resolves.Add(1)
 	q := strings.ToLower(strings.TrimSpace(query))
 	for _, t := range f.tenants {
 		if q == t.ID || q == t.DefaultDomain || q == strings.ToLower(t.DisplayName) {
@@ -163,6 +168,7 @@ func (f *fakeDiagnoser) Diagnose(ctx context.Context, tenantID string, sc diagno
 }
 
 func (f *fakeDiagnoser) Customers(ctx context.Context) ([]diagnose.Relationship, error) {
+	f.listings.Add(1)
 	return f.customers, nil
 }
 
@@ -172,12 +178,15 @@ type harness struct {
 	slack *slacktest.Server
 	bot   *bot.Bot
 	store *store.Store
-	diag  *fakeDiagnoser
-	srv   *httptest.Server // the bot's Slack handler, HTTP mode
-	reg   *prometheus.Registry
-	stop  context.CancelFunc
-	done  chan error
-	logs  *syncBuffer
+	// dbPath is the store's SQLite file when launch made it, for tests
+	// that break the database under the bot.
+	dbPath string
+	diag   *fakeDiagnoser
+	srv    *httptest.Server // the bot's Slack handler, HTTP mode
+	reg    *prometheus.Registry
+	stop   context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
 }
 
 type harnessOption func(*bot.Config, *fakeDiagnoser)
@@ -206,9 +215,11 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 		fake = slacktest.New()
 		t.Cleanup(fake.Close)
 	}
+	dbPath := ""
 	if st == nil {
 		var err error
-		st, err = store.Open(context.Background(), filepath.Join(t.TempDir(), "db"))
+		dbPath = filepath.Join(t.TempDir(), "db")
+		st, err = store.Open(context.Background(), dbPath)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +249,7 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, slack: fake, bot: b, store: st, diag: d, reg: reg, done: make(chan error, 1), logs: logs}
+	h := &harness{t: t, slack: fake, bot: b, store: st, dbPath: dbPath, diag: d, reg: reg, done: make(chan error, 1), logs: logs}
 	if cfg.Mode() == bot.ModeHTTP {
 		h.srv = httptest.NewServer(b.Handler())
 		t.Cleanup(h.srv.Close)

@@ -17,6 +17,19 @@ const homeDiagnoses = 15
 // publishHome shows user the App Home: how to use the bot, the recent
 // diagnoses and the linked channels.
 func (b *Bot) publishHome(ctx context.Context, user string) {
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: b.homeFor(ctx, user)}}
+	if _, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view}); err != nil {
+		b.apiError(ctx, "views.publish", err)
+	}
+}
+
+// homeFor is user's App Home: customer names and diagnoses only for those
+// who may ask.
+func (b *Bot) homeFor(ctx context.Context, user string) []slack.Block {
+	if why := b.mayAsk(ctx, asker{User: user}); why != "" {
+		b.refused(ctx, refusal{asker: asker{User: user}, Path: "home", Why: why})
+		return outsiderHomeBlocks(why)
+	}
 	recent, err := b.store.RecentDiagnoses(ctx, homeDiagnoses)
 	if err != nil {
 		b.storeError(ctx, "recent diagnoses", err)
@@ -25,10 +38,7 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 	if lerr != nil {
 		b.storeError(ctx, "links", lerr)
 	}
-	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: homeBlocks(recent, err != nil, links, lerr != nil)}}
-	if _, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view}); err != nil {
-		b.apiError(ctx, "views.publish", err)
-	}
+	return homeBlocks(recent, err != nil, links, lerr != nil)
 }
 
 func homeBlocks(recent []store.DiagnosisRecord, recentFailed bool, links []store.Link, linksFailed bool) []slack.Block {
@@ -76,6 +86,16 @@ func homeBlocks(recent []store.DiagnosisRecord, recentFailed bool, links []store
 	}
 	blocks = append(blocks, sections(strings.Join(lines, "\n"))...)
 	return fitBlocks(blocks, maxHomeBlocks)
+}
+
+// outsiderHomeBlocks is the App Home of someone who may not ask: what
+// ca-check is, and nothing about any customer.
+func outsiderHomeBlocks(why string) []slack.Block {
+	text := "ca-check is the partner's support tool for Conditional Access. " + refusalText(why)
+	return []slack.Block{
+		slack.NewHeaderBlock(plain("ca-check")),
+		slack.NewSectionBlock(mrkdwn(text+"\nApproval requests for your organization, if you approve them, come to you in a direct message."), nil, nil),
+	}
 }
 
 func verdictEmoji(v string) string {

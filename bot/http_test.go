@@ -294,7 +294,7 @@ func TestLinkRefusedForGuests(t *testing.T) {
 	h.slack.AddUser(slack.User{ID: engineer, TeamID: "T0OTHERORG"})
 	h.command("link contoso.com")
 	r := h.wait(1, slacktest.MethodResponseURL)[0]
-	if !strings.Contains(r.Text(), "other organisations cannot link") {
+	if !strings.Contains(r.Text(), "only members of the partner's own Slack workspace") {
 		t.Errorf("guest link answered %q", r.Text())
 	}
 	if _, err := h.store.ChannelLink(t.Context(), channel); err == nil {

@@ -15,10 +15,15 @@ import (
 // interaction handles a click or a select menu's search. It returns the ack
 // payload: the options for a search, nil for a click, whose work is queued.
 func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any {
+	team := cb.User.TeamID
+	if team == "" {
+		team = cb.Team.ID
+	}
+	who := asker{User: cb.User.ID, Team: team, Enterprise: cb.Enterprise.ID}
 	switch cb.Type {
 	case slack.InteractionTypeBlockSuggestion:
 		if cb.ActionID == actionPickTenant {
-			return b.suggest(ctx, cb.Value)
+			return b.suggest(ctx, who, cb.Channel.ID, cb.Value)
 		}
 		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 	case slack.InteractionTypeBlockActions:
@@ -46,18 +51,30 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
 		b.m.commands.WithLabelValues("click_" + actionLabel(a.ActionID)).Inc()
+		// Approve, Reject, Retry and Revert decide who may click
+		// themselves (approvers may be customer admins of another
+		// workspace); every other button is for those who may ask.
 		var fn func(context.Context)
+		gated := func(fn func(context.Context)) func(context.Context) {
+			path := "click"
+			if a.ActionID == actionPickTenant {
+				path = "picker"
+			}
+			return b.asEngineer(who, click.dst(), path, false, fn)
+		}
 		switch a.ActionID {
 		case actionRequestApproval:
-			fn = func(ctx context.Context) { b.requestApproval(ctx, click, a.Value) }
+			fn = gated(func(ctx context.Context) { b.requestApproval(ctx, click, a.Value) })
 		case actionShowGuide:
-			fn = func(ctx context.Context) { b.showGuide(ctx, click, a.Value) }
+			fn = gated(func(ctx context.Context) { b.showGuide(ctx, click, a.Value) })
 		case actionShowAll:
-			fn = func(ctx context.Context) { b.showAll(ctx, click, a.Value) }
+			fn = gated(func(ctx context.Context) { b.showAll(ctx, click, a.Value) })
 		case actionRecheck:
-			fn = func(ctx context.Context) { b.recheck(ctx, click, a.Value) }
+			fn = gated(func(ctx context.Context) { b.recheck(ctx, click, a.Value) })
 		case actionPickTenant:
-			fn = func(ctx context.Context) { b.picked(ctx, click, a.BlockID, a.SelectedOption.Value) }
+			fn = gated(func(ctx context.Context) { b.picked(ctx, click, a.BlockID, a.SelectedOption.Value) })
+		case actionScanRequest:
+			fn = gated(func(ctx context.Context) { b.requestFromScan(ctx, click, a.Value) })
 		case actionApprove:
 			fn = func(ctx context.Context) { b.approve(ctx, click, a.Value) }
 		case actionReject:
@@ -81,7 +98,7 @@ func (b *Bot) interaction(ctx context.Context, cb slack.InteractionCallback) any
 // actionLabel bounds the metric's label values to the known actions.
 func actionLabel(id string) string {
 	switch id {
-	case actionRequestApproval, actionShowGuide, actionShowAll, actionRecheck, actionPickTenant, actionConsent,
+	case actionRequestApproval, actionShowGuide, actionShowAll, actionRecheck, actionPickTenant, actionConsent, actionScanRequest,
 		actionApprove, actionReject, actionRetry, actionRevert:
 		return id
 	}
@@ -142,6 +159,11 @@ func (b *Bot) record(ctx context.Context, c click, value string) (store.Diagnosi
 	if err != nil {
 		b.storeError(ctx, "diagnosis", err)
 		b.say(ctx, c.dst(), userMessage(ctx, err))
+		return rec, nil, nil, false
+	}
+	// An answer about another customer (given here before the channel was
+	// linked) stays where it is, but nothing more about it is said here.
+	if !b.allowedHere(ctx, c.dst(), "click", rec.TenantID) {
 		return rec, nil, nil, false
 	}
 	d, errs, err := loadResult(rec)

@@ -18,20 +18,28 @@ import (
 // scope, and a scope cannot stay once nothing needs it.
 var (
 	methodScopes = map[string]string{
-		"auth.test":                 "",
-		"apps.connections.open":     "", // app-level token (connections:write), not a bot scope
-		"chat.postMessage":          "chat:write",
-		"chat.postEphemeral":        "chat:write",
-		"chat.update":               "chat:write",
-		"conversations.open":        "im:write", // approval requests by DM
-		"views.open":                "",         // the Reject form
-		"users.info":                "users:read",
-		"views.publish":             "",
-		slacktest.MethodResponseURL: "", // response URLs need no token
+		"auth.test":                    "",
+		"apps.connections.open":        "", // app-level token (connections:write), not a bot scope
+		"chat.postMessage":             "chat:write",
+		"chat.postEphemeral":           "chat:write",
+		"chat.update":                  "chat:write",
+		"conversations.open":           "im:write",      // approval requests by DM
+		"conversations.info":           "channels:read", // a fleet scan is not posted where another organization reads
+		"views.open":                   "",              // the Reject form
+		"users.info":                   "users:read",
+		"usergroups.users.list":        "usergroups:read", // CACHECK_ENGINEER_GROUP
+		"views.publish":                "",
+		slacktest.MethodResponseURL:    "", // response URLs need no token
+		slacktest.MethodFileDownload:   "files:read",
+		"files.info":                   "files:read",  // long pastes Slack turned into files
+		"files.getUploadURLExternal":   "files:write", // a fleet scan's CSV
+		"files.completeUploadExternal": "files:write",
+		slacktest.MethodFileUpload:     "",
 	}
 	eventScopes = map[string]string{
 		"app_home_opened":  "",
 		"app_mention":      "app_mentions:read",
+		"file_shared":      "files:read",
 		"message.channels": "channels:history",
 		"message.groups":   "groups:history",
 		"message.im":       "im:history",
@@ -41,6 +49,10 @@ var (
 		// users.info returns the email only with this scope:
 		// CACHECK_APPROVER_VERIFY=graph matches it to a tenant admin.
 		"approver email": "users:read.email",
+		// conversations.info of private channels and group DMs, where a
+		// fleet scan may be asked for.
+		"private channel info":  "groups:read",
+		"group DM channel info": "mpim:read",
 	}
 )
 

@@ -21,6 +21,7 @@ type metrics struct {
 	ack         *prometheus.HistogramVec // delivery
 	slackErrors *prometheus.CounterVec   // method, error
 	dedup       *prometheus.CounterVec   // reason
+	refusals    *prometheus.CounterVec   // path, reason
 	errors      *prometheus.CounterVec   // kind
 	requests    *prometheus.CounterVec   // handler, code
 	queued      prometheus.Gauge
@@ -52,6 +53,10 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Name: "cacheck_slack_events_deduplicated_total",
 			Help: "Slack deliveries not answered because they were answered already, by reason (event: a redelivered event; message: the same message seen as message and app_mention; thread: the error was answered in the thread).",
 		}, []string{"reason"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cacheck_refusals_total",
+			Help: "Questions refused, by path (command, mention, paste, click, picker, home, audit) and reason (guest, external, bot, deactivated, not_in_group, unverified, no_user, linked_channel, not_approver).",
+		}, []string{"path", "reason"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cacheck_errors_total",
 			Help: "Failures by kind (store, signature, panic, queue_full, decode, diagnose).",
@@ -69,7 +74,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 			Help: "Jobs being worked on.",
 		}),
 	}
-	reg.MustRegister(m.commands, m.diagnosis, m.ack, m.slackErrors, m.dedup, m.errors, m.requests, m.queued, m.busy)
+	reg.MustRegister(m.commands, m.diagnosis, m.ack, m.slackErrors, m.dedup, m.refusals, m.errors, m.requests, m.queued, m.busy)
 	return m
 }
 

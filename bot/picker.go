@@ -124,10 +124,15 @@ func decodePick(blockID string) []diagnose.SignInError {
 	return errs
 }
 
-// suggest answers an external select's search with matching customers.
-func (b *Bot) suggest(ctx context.Context, query string) *slack.OptionsResponse {
+// suggest answers an external select's search with matching customers,
+// for those who may ask; anyone else gets no options.
+func (b *Bot) suggest(ctx context.Context, who asker, channel, query string) *slack.OptionsResponse {
 	ctx, cancel := context.WithTimeout(ctx, suggestTimeout)
 	defer cancel()
+	if why := b.mayAsk(ctx, who); why != "" {
+		b.refused(ctx, refusal{asker: who, Channel: channel, Path: "picker", Why: why})
+		return &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	}
 	customers, err := b.diag.Customers(ctx)
 	if err != nil {
 		b.logger(ctx).Warn("listing GDAP customers for the picker failed", "code", diagnose.ErrorCode(err), "err", err)

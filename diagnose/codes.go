@@ -249,14 +249,14 @@ func LookupCode(code int) CodeInfo {
 	}
 }
 
-// Known reports whether the table describes code.
-func Known(code int) bool {
+// known reports whether the table describes code.
+func known(code int) bool {
 	_, ok := codeTable[code]
 	return ok
 }
 
-// KnownCodes returns every code the table describes, in ascending order.
-func KnownCodes() []int {
+// knownCodes returns every code the table describes, in ascending order.
+func knownCodes() []int {
 	codes := make([]int, 0, len(codeTable))
 	for c := range codeTable {
 		codes = append(codes, c)

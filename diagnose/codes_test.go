@@ -41,7 +41,7 @@ func TestCodeTableCoversPartnerCodes(t *testing.T) {
 		700016: {"UnauthorizedClient_DoesNotMatchRequest", CategoryNotFound},
 	}
 	for code, w := range want {
-		if !Known(code) {
+		if !known(code) {
 			t.Errorf("AADSTS%d is not in the table", code)
 			continue
 		}
@@ -57,7 +57,7 @@ func TestCodeTableEntriesAreUsable(t *testing.T) {
 		CategoryConditionalAccess: true, CategoryMFA: true, CategoryGDAP: true, CategoryConsent: true,
 		CategoryCrossTenant: true, CategoryCredentials: true, CategoryNotFound: true, CategoryOther: true,
 	}
-	codes := KnownCodes()
+	codes := knownCodes()
 	if len(codes) != len(codeTable) {
 		t.Fatalf("KnownCodes has %d codes, the table %d", len(codes), len(codeTable))
 	}
@@ -86,7 +86,7 @@ func TestCodeTableEntriesAreUsable(t *testing.T) {
 // TestConditionalAccessNextSteps: for every CA-category code the next step
 // must lead to the fix DESIGN.md describes, or say why not.
 func TestConditionalAccessNextSteps(t *testing.T) {
-	for _, code := range KnownCodes() {
+	for _, code := range knownCodes() {
 		info := LookupCode(code)
 		if info.Category != CategoryConditionalAccess {
 			continue
@@ -105,7 +105,7 @@ func TestConditionalAccessNextSteps(t *testing.T) {
 
 func TestLookupUnknownCode(t *testing.T) {
 	info := LookupCode(1234567)
-	if Known(1234567) || info.Code != 1234567 || info.Name != "" || info.Category != CategoryOther {
+	if known(1234567) || info.Code != 1234567 || info.Name != "" || info.Category != CategoryOther {
 		t.Fatalf("got %+v", info)
 	}
 	if !strings.Contains(info.Meaning, "AADSTS1234567") || !strings.Contains(info.NextStep, "code=1234567") {

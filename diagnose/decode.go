@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -49,9 +50,10 @@ func decodeList[T any, PT interface {
 	if len(data) > MaxExportSize {
 		return nil, Errorf(EINVALID, "file is %d bytes; the limit is %d", len(data), MaxExportSize)
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // PowerShell writes a BOM
+	data = textOf(data)                                   // Windows PowerShell writes UTF-16
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // and UTF-8 with a BOM
 	if !utf8.Valid(data) {
-		return nil, Errorf(EINVALID, "not UTF-8 text (is it a binary file?)")
+		return nil, Errorf(EINVALID, "not UTF-8 or UTF-16 text (is it a binary file?)")
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
@@ -80,12 +82,9 @@ func decodeList[T any, PT interface {
 	}
 	out := make([]T, 0, len(items))
 	for i, raw := range items {
-		if err := checkKind(raw, kind); err != nil {
-			return nil, Errorf(EINVALID, "item %d: %s, not a %s", i, err, noun)
-		}
-		var v T
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return nil, Errorf(EINVALID, "item %d: %w", i, describeJSONError(err))
+		v, err := decodeItem[T](raw, kind, noun)
+		if err != nil {
+			return nil, Errorf(EINVALID, "item %d: %w", i, err)
 		}
 		if err := PT(&v).Validate(); err != nil {
 			return nil, Errorf(EINVALID, "item %d: %w", i, err)
@@ -95,17 +94,77 @@ func decodeList[T any, PT interface {
 	return out, nil
 }
 
+// decodeItem decodes one item of a list. An item in PowerShell's shape is
+// normalized first (normalizeExport); a Graph-shaped one only when it does
+// not decode as it is (a baseline's "locations": []), so Graph's own answers
+// cost one decode.
+func decodeItem[T any](raw json.RawMessage, kind, noun string) (T, error) {
+	var v T
+	props, err := objectProps(raw)
+	if err != nil {
+		return v, err
+	}
+	normalized := false
+	if pascalCase(props) {
+		if raw, err = normalizeExport(raw); err != nil {
+			return v, err
+		}
+		if props, err = objectProps(raw); err != nil {
+			return v, err
+		}
+		normalized = true
+	}
+	if inner, ok := wrapped(props, kind); ok {
+		// A tool's own export around the object ({"ExportDate":…,
+		// "PolicyConfig":{…}}): the object is what is read.
+		raw = inner
+		if props, err = objectProps(raw); err != nil {
+			return v, err
+		}
+		if pascalCase(props) && !normalized {
+			if raw, err = normalizeExport(raw); err != nil {
+				return v, err
+			}
+			normalized = true
+		}
+	}
+	if err := checkKind(props, kind); err != nil {
+		return v, fmt.Errorf("%s, not a %s", err, noun)
+	}
+	err = json.Unmarshal(raw, &v)
+	if err == nil || normalized {
+		return v, describeJSONError(err)
+	}
+	fixed, nerr := normalizeExport(raw)
+	if nerr != nil {
+		if errors.Is(nerr, errExportDepth) {
+			return v, nerr
+		}
+		return v, describeJSONError(err)
+	}
+	var w T
+	if json.Unmarshal(fixed, &w) != nil {
+		return v, describeJSONError(err)
+	}
+	return w, nil
+}
+
+// objectProps returns an item's properties, refusing what is not an object.
+func objectProps(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return nil, errors.New("it is not a JSON object")
+	}
+	var props map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &props); err != nil {
+		return nil, describeJSONError(err)
+	}
+	return props, nil
+}
+
 // checkKind refuses an item whose @odata.type names another kind of object,
 // the usual mistake being the wrong file passed to the wrong flag; without
 // @odata.type, its properties tell (checkShape).
-func checkKind(raw json.RawMessage, want string) error {
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		return errors.New("it is not a JSON object")
-	}
-	var props map[string]json.RawMessage
-	if json.Unmarshal(raw, &props) != nil {
-		return nil // the decoder will say what is wrong
-	}
+func checkKind(props map[string]json.RawMessage, want string) error {
 	var odataType string
 	if json.Unmarshal(props["@odata.type"], &odataType) != nil || odataType == "" {
 		return checkShape(props, want)
@@ -134,6 +193,44 @@ var kindShapes = []struct {
 	{"namedLocation", "named location", []string{"ipRanges", "countriesAndRegions", "countryLookupMethod", "isTrusted"}},
 	{"signIn", "sign-in log entry", []string{"appliedConditionalAccessPolicies", "conditionalAccessStatus", "userPrincipalName", "clientAppUsed"}},
 	{"crossTenantAccessPolicyConfiguration", "cross-tenant access setting", []string{"inboundTrust", "b2bCollaborationInbound", "b2bDirectConnectInbound", "isServiceProvider"}},
+}
+
+// wrapped returns the one object among an item's properties that has the
+// properties of kind, when the item itself has none of them: the export of
+// a tool that wraps each object with its own details.
+func wrapped(props map[string]json.RawMessage, kind string) (json.RawMessage, bool) {
+	var shape []string
+	for _, k := range kindShapes {
+		if k.kind == kind {
+			shape = k.props
+		}
+	}
+	has := func(m map[string]json.RawMessage) bool {
+		for name := range m {
+			if slices.ContainsFunc(shape, func(p string) bool { return strings.EqualFold(p, name) }) {
+				return true
+			}
+		}
+		return false
+	}
+	if has(props) {
+		return nil, false
+	}
+	var found json.RawMessage
+	for _, v := range props {
+		if t := bytes.TrimSpace(v); len(t) == 0 || t[0] != '{' {
+			continue
+		}
+		var inner map[string]json.RawMessage
+		if json.Unmarshal(v, &inner) != nil || !has(inner) {
+			continue
+		}
+		if found != nil {
+			return nil, false // two candidates: not a wrapper
+		}
+		found = v
+	}
+	return found, found != nil
 }
 
 // checkShape refuses an object without @odata.type that has properties of
@@ -166,12 +263,22 @@ func jsonError(data []byte, err error) error {
 		if se.Offset >= int64(len(data)) {
 			return Errorf(EINVALID, "truncated JSON: it ends at line %d, column %d before the document is complete", line, col)
 		}
+		if se.Offset > 0 && se.Offset <= int64(len(data)) && data[se.Offset-1] == '<' {
+			// A template's placeholder, <ExclusionGroup>, where a value belongs.
+			ph := data[se.Offset-1:]
+			if end := bytes.IndexByte(ph[:min(len(ph), 80)], '>'); end > 0 {
+				return Errorf(EINVALID, "a placeholder, %s, at line %d, column %d where a JSON value belongs: fill it in (a quoted ID) or remove it", ph[:end+1], line, col)
+			}
+		}
 		return Errorf(EINVALID, "malformed JSON at line %d, column %d: %s", line, col, se.Error())
 	}
 	return Errorf(EINVALID, "%w", describeJSONError(err))
 }
 
 func describeJSONError(err error) error {
+	if err == nil {
+		return nil
+	}
 	if te, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		return fmt.Errorf("property %q should be %s, not a JSON %s", te.Field, te.Type, te.Value)
 	}

@@ -90,6 +90,16 @@ func FuzzDecodePolicies(f *testing.F) {
 	f.Add(readFile(f, "eval/cases.json"))
 	f.Add([]byte(`{"value":[{"id":"p","state":"enabled","conditions":{"users":{"excludeGuestsOrExternalUsers":{"guestOrExternalUserTypes":"serviceProvider","externalTenants":{"membershipKind":"enumerated"}}}}}]}`))
 	f.Add([]byte(`[{"id":"p","state":"enabledForReportingButNotEnforced","conditions":{"locations":{"includeLocations":["All"],"excludeLocations":["AllTrusted"]}},"grantControls":{"operator":"AND","builtInControls":["mfa","compliantDevice"]}}]`))
+	// Exports as people keep them: PowerShell's objects (UTF-16 from
+	// Windows PowerShell), baselines with [] for objects, placeholders, a
+	// tool's wrapper.
+	for _, name := range []string{"export/getmg_policies_pwsh7.json", "export/getmg_policies_winps51.json",
+		"export/baseline/CA100-Block-outside-trusted-locations.json", "export/baseline/CA101-Block-mobile-platforms-for-admins.json",
+		"export/baseline/CA102-Require-MFA-for-all-users.json"} {
+		f.Add(readFile(f, name))
+	}
+	f.Add([]byte(`{"ExportDate":"x","PolicyConfig":{"displayName":"w","state":"enabled","conditions":{"users":{"IncludeUsers":["All"]},"Locations":[],"applications":{"AdditionalProperties":{"includeApplications":["All"]}}}}}`))
+	f.Add([]byte(`[{"Id":"p","State":"enabled","CreatedDateTime":"/Date(-1)/","Conditions":{"Users":"@{x=1}"}}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ps, err := DecodePolicies(data)
 		if err != nil {
@@ -116,7 +126,7 @@ func FuzzDecodePolicies(f *testing.F) {
 // The other evidence decoders: any input decodes or fails with EINVALID, and
 // what decodes evaluates against the example tenant's policies.
 func FuzzDecodeEvidence(f *testing.F) {
-	for _, name := range []string{"tenant/named-locations.json", "tenant/sign-ins.json", "tenant/cross-tenant.json", "eval/locations.json"} {
+	for _, name := range []string{"tenant/named-locations.json", "tenant/sign-ins.json", "tenant/cross-tenant.json", "eval/locations.json", "export/getmg_named_locations_pwsh7.json"} {
 		f.Add(readFile(f, name))
 	}
 	f.Add([]byte(`[{"id":"l","displayName":"v6","ipRanges":[{"cidrAddress":"2001:db8::/32"}]},{"correlationId":"c","createdDateTime":"2024-01-02T03:04:05Z","appliedConditionalAccessPolicies":[{"id":"p","result":"failure"}]}]`))

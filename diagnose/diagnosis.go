@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,6 +38,10 @@ type Evidence struct {
 	// Missing says what could not be read and why, one line each
 	// ("sign-in logs: the tenant has no Entra ID P1 licence").
 	Missing []string
+	// UnreadPolicies are exports of policies that could not be read, one
+	// line each ("CA102.json: malformed JSON at line 8"): the policies in
+	// them may block, so the verdict is never not_blocked with any.
+	UnreadPolicies []string
 }
 
 // WhatIf is the result of Graph's Conditional Access What If evaluation for a
@@ -66,8 +71,9 @@ type PolicyResult struct {
 	// Confirmed is set when a sign-in log entry shows this policy failed
 	// the partner's sign-in (for report-only: would have).
 	Confirmed bool `json:"confirmed,omitempty"`
-	// Patch is the Graph PATCH body that fixes a blocking policy.
-	Patch *Patch `json:"patch,omitempty"`
+	// Patch is the Graph PATCH body that fixes a blocking policy
+	// (PatchBody of the policy and its plan).
+	Patch json.RawMessage `json:"patch,omitempty"`
 	// Widens says what the patch excludes beyond the partner's service
 	// provider users.
 	Widens []string `json:"widens,omitempty"`
@@ -90,6 +96,9 @@ type Diagnosis struct {
 	Disagreements []string `json:"disagreements,omitempty"`
 	// Missing is the evidence that could not be read.
 	Missing []string `json:"missing,omitempty"`
+	// UnreadPolicies are the policy exports that could not be read (also
+	// in Missing); with any, the verdict is at least possibly_blocked.
+	UnreadPolicies []string `json:"unreadPolicies,omitempty"`
 	// SignInsUsed counts the sign-in log entries that were consulted.
 	SignInsUsed int `json:"signInsUsed,omitempty"`
 }
@@ -99,7 +108,11 @@ type Diagnosis struct {
 // and the verdict. It never fails: what it cannot decide it calls unknown.
 func Evaluate(ev Evidence, sc Scenario) *Diagnosis {
 	e := newEvaluator(sc, ev.NamedLocations)
-	d := &Diagnosis{Scenario: sc, Tenant: ev.Tenant, Relationship: ev.Relationship, Policies: make([]PolicyResult, len(ev.Policies)), Missing: ev.Missing}
+	d := &Diagnosis{Scenario: sc, Tenant: ev.Tenant, Relationship: ev.Relationship, Policies: make([]PolicyResult, len(ev.Policies)),
+		Missing: slices.Clone(ev.Missing), UnreadPolicies: ev.UnreadPolicies}
+	for _, u := range ev.UnreadPolicies {
+		d.Missing = append(d.Missing, "policies: "+u+"; the policies in it were not evaluated")
+	}
 	for i := range ev.Policies {
 		d.Policies[i] = e.evaluate(&ev.Policies[i])
 	}
@@ -115,7 +128,14 @@ func Evaluate(ev Evidence, sc Scenario) *Diagnosis {
 		r.Plan = &plan
 		r.Widens = plan.Widens
 		if !plan.NoChange {
-			r.Patch = plan.Patch()
+			body, err := PatchBody(r.Policy, plan.After)
+			if err != nil {
+				// A policy decoded from JSON always encodes again; one
+				// that does not gets no body rather than a wrong one.
+				r.Reasons = append(r.Reasons, "fix: the PATCH body could not be built: "+err.Error())
+				continue
+			}
+			r.Patch = body
 		}
 	}
 	d.Verdict = d.verdict()
@@ -273,6 +293,10 @@ func (d *Diagnosis) verdict() Verdict {
 		return VerdictBlocked
 	}
 	v := VerdictNotBlocked
+	if len(d.UnreadPolicies) > 0 {
+		// What was not read may block: never an all-clear.
+		v = VerdictPossiblyBlocked
+	}
 	for _, r := range d.Policies {
 		switch r.Effect {
 		case EffectBlocks:

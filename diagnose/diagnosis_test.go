@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,5 +183,37 @@ func TestUnexplainedError(t *testing.T) {
 		if tt.disagree && !strings.Contains(MrkdwnSummary(d), ":grey_question:") {
 			t.Errorf("AADSTS%d: the Slack summary shows an all-clear:\n%s", tt.code, MrkdwnSummary(d))
 		}
+	}
+}
+
+// Policies that could not be read may block: the verdict is never an
+// all-clear while some were skipped, and every rendering says why.
+func TestUnreadPoliciesAreNeverAnAllClear(t *testing.T) {
+	mfa := smallPolicy(t, `{"id":"p-mfa","displayName":"Require MFA","state":"enabled",
+		"conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["All"]}},
+		"grantControls":{"operator":"OR","builtInControls":["mfa"]}}`)
+	read := Evaluate(Evidence{Policies: []Policy{mfa}}, Scenario{PartnerTenantID: examplePartner})
+	if read.Verdict != VerdictNotBlocked {
+		t.Fatalf("with everything read: %s", read.Verdict)
+	}
+	d := Evaluate(Evidence{Policies: []Policy{mfa}, UnreadPolicies: []string{"CA102.json: malformed JSON at line 8"}}, Scenario{PartnerTenantID: examplePartner})
+	if d.Verdict != VerdictPossiblyBlocked {
+		t.Errorf("verdict %s, want possibly_blocked", d.Verdict)
+	}
+	if want := "Possibly blocked: no policy read blocks service provider users of " + examplePartner + "; 1 policy export could not be read, and the policies in it may block"; Headline(d) != want {
+		t.Errorf("headline %q\nwant     %q", Headline(d), want)
+	}
+	if !slices.ContainsFunc(d.Missing, func(m string) bool { return strings.Contains(m, "CA102.json: malformed JSON at line 8") }) {
+		t.Errorf("missing %q does not name the file", d.Missing)
+	}
+	if s := MrkdwnSummary(d); !strings.Contains(s, "could not be read") || strings.Contains(s, "nothing to change") {
+		t.Errorf("Slack summary reads as an all-clear:\n%s", s)
+	}
+	// A confirmed block stays blocked; a policy that blocks stays likely.
+	duo := smallPolicy(t, `{"id":"p-duo","displayName":"Duo","state":"enabled",
+		"conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["All"]}},
+		"grantControls":{"operator":"OR","customAuthenticationFactors":["Duo-Security"]}}`)
+	if d := Evaluate(Evidence{Policies: []Policy{duo}, UnreadPolicies: []string{"x"}}, Scenario{PartnerTenantID: examplePartner}); d.Verdict != VerdictLikelyBlocked {
+		t.Errorf("a blocking policy with an unread file: %s", d.Verdict)
 	}
 }

@@ -155,7 +155,7 @@ func writeGuidePolicy(b *strings.Builder, n int, r PolicyResult, partner string,
 		b.WriteString(t("No fix was planned for this policy.") + "\n\n")
 		return
 	}
-	if r.Plan.NoChange || r.Patch == nil {
+	if r.Plan.NoChange || len(r.Patch) == 0 {
 		b.WriteString(t("No change is possible: the policy already excludes service provider users of the partner tenant. Check whether the policy was changed since the sign-in failed.") + "\n\n")
 		return
 	}

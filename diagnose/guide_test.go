@@ -84,7 +84,11 @@ func TestGuidePowerShell(t *testing.T) {
 			t.Fatalf("%s: %d PowerShell bodies, want one per blocking policy (%d)", name, len(bodies), len(blocking))
 		}
 		for i, r := range blocking {
-			var p Patch
+			var p struct {
+				Conditions struct {
+					Users UsersCondition `json:"users"`
+				} `json:"conditions"`
+			}
 			dec := json.NewDecoder(strings.NewReader(bodies[i]))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&p); err != nil {

@@ -21,6 +21,10 @@ func FuzzParseErrors(f *testing.F) {
 		"<https://x/?error_description=AADSTS53003%3a+x%0d%0aCorrelation+ID%3a+2ba27739-7daf-49e7-949c-2e16e3c42079|x> &amp;",
 		"Timestamp: 2024-01-02T03:04:05.9999999999+14:00 AADSTS53003",
 		`\\\\u201c\\r\\nAADSTS530034\u2028IP address: ::ffff:1.2.3.4`,
+		"Trace+ID:+2ba27739-7daf-49e7-949c-2e16e3c42079+AADSTS53003:+x",
+		"  12 | x\n     | AADSTS53003: Correlation ID:\n     | 2ba27739-7daf-49e7-949c-2e16e3c42079",
+		"Sign-in error code\n50199\nFailure reason\nx\nResource tenant ID\n\nHome tenant ID\n2ba27739-7daf-49e7-949c-2e16e3c42079",
+		"AADSTS50020: in tenant '' and application ''() named ' to access 'api://' scope: [https:// api://2ba27739-7daf-49e7-949c-2e16e3c42079",
 	} {
 		f.Add(s)
 	}
@@ -57,7 +61,7 @@ func checkInvariants(t *testing.T, errs []SignInError) {
 			}
 			seen[k] = true
 		}
-		for name, id := range map[string]string{"correlation": e.CorrelationID, "trace": e.TraceID, "tenant": e.TenantID, "app": e.AppID} {
+		for name, id := range map[string]string{"correlation": e.CorrelationID, "trace": e.TraceID, "tenant": e.TenantID, "app": e.AppID, "resource": e.ResourceID} {
 			if id != "" && !isLowerGUID(id) {
 				t.Fatalf("error %d: %s ID %q is not a lower-case GUID", i, name, id)
 			}
@@ -76,10 +80,13 @@ func checkInvariants(t *testing.T, errs []SignInError) {
 		if len(e.Message) > maxMessageLen {
 			t.Fatalf("error %d: message of %d bytes", i, len(e.Message))
 		}
-		for name, s := range map[string]string{"message": e.Message, "app name": e.AppName, "platform": e.DevicePlatform, "state": e.DeviceState} {
+		for name, s := range map[string]string{"message": e.Message, "app name": e.AppName, "platform": e.DevicePlatform, "state": e.DeviceState, "tenant name": e.TenantName, "resource URI": e.ResourceURI} {
 			if !utf8Valid(s) || strings.ContainsAny(s, "\n\r") || strings.TrimSpace(s) != s {
 				t.Fatalf("error %d: %s %q is not one clean line", i, name, s)
 			}
+		}
+		if strings.ContainsAny(e.ResourceURI, " \t\"'") || e.ResourceURI != "" && !strings.Contains(e.ResourceURI, "://") {
+			t.Fatalf("error %d: resource URI %q is not a URI", i, e.ResourceURI)
 		}
 		if e.DeviceCodeFlow != errs[0].DeviceCodeFlow {
 			t.Fatalf("error %d: device code flow differs within one paste", i)

@@ -61,6 +61,9 @@ type want struct {
 	correlation string
 	trace       string
 	tenant      string
+	tenantName  string
+	resource    string // ResourceID
+	app         string // AppID, checked when set
 	policies    []string
 	deviceCode  bool
 	message     string // a prefix
@@ -84,6 +87,15 @@ func checkErrors(t *testing.T, got []SignInError, wants []want) {
 		}
 		if g.TenantID != w.tenant {
 			t.Errorf("error %d (%d): tenant %q, want %q", i, g.Code, g.TenantID, w.tenant)
+		}
+		if g.TenantName != w.tenantName {
+			t.Errorf("error %d (%d): tenant name %q, want %q", i, g.Code, g.TenantName, w.tenantName)
+		}
+		if g.ResourceID != w.resource {
+			t.Errorf("error %d (%d): resource %q, want %q", i, g.Code, g.ResourceID, w.resource)
+		}
+		if w.app != "" && g.AppID != w.app {
+			t.Errorf("error %d (%d): app %q, want %q", i, g.Code, g.AppID, w.app)
 		}
 		if !slices.Equal(g.PolicyIDs, w.policies) {
 			t.Errorf("error %d (%d): policy IDs %q, want %q", i, g.Code, g.PolicyIDs, w.policies)
@@ -116,22 +128,23 @@ func TestParseErrorsFixtures(t *testing.T) {
 			{code: 53003, correlation: "409a3b5e-dd68-4ffa-9d9e-ca2ea7a43b4f", trace: "1846413e-66c5-4bf8-a47e-1315c2010eed", message: msgBlocked},
 			{code: 53003, correlation: "cc624238-3dac-4c6c-b344-95833ab80260", trace: "c5919923-5e3e-46c2-acaf-b12d0f619de8", message: msgBlocked},
 		},
-		"msal_net_50076":           {{code: 50076, correlation: "409a3b5e-dd68-4ffa-9d9e-ca2ea7a43b4f", trace: "1846413e-66c5-4bf8-a47e-1315c2010eed", policies: []string{policyA}, message: msgMFA}},
+		"msal_net_50076":           {{code: 50076, correlation: "409a3b5e-dd68-4ffa-9d9e-ca2ea7a43b4f", trace: "1846413e-66c5-4bf8-a47e-1315c2010eed", resource: AppAzureServiceMgmt, policies: []string{policyA}, message: msgMFA}},
 		"adal_50158":               {{code: 50158, correlation: "87d3f358-7a53-4c19-a60c-77d3ad2ac5d4", trace: "7cdf1e9c-70c5-4be5-81a8-fdfee4fe66e4", message: "External security challenge not satisfied."}},
 		"exo_powershell_53003":     {{code: 53003, correlation: "743b9eee-909f-4544-b0a2-9e9d2516900c", trace: "5c3ed966-cdec-406f-ae80-303b99c4d368", message: msgBlocked}},
 		"mggraph_device_53000":     {{code: 53000, correlation: "c5919923-5e3e-46c2-acaf-b12d0f619de8", tenant: customerTenant, deviceCode: true, message: "Device is not in required device state: compliant."}},
-		"azaccount_50076":          {{code: 50076, correlation: "d1829fb7-f258-49ad-aa8b-6a474c4a946a", tenant: customerTenant, message: msgMFA}},
-		"azcli_50076_claims":       {{code: 50076, correlation: "3b0e5f4c-9a2d-4b1e-8c7f-6d5a4e3b2c1d", tenant: customerTenant, policies: []string{policyA, policyB}, message: msgMFA}},
+		"azaccount_50076":          {{code: 50076, correlation: "d1829fb7-f258-49ad-aa8b-6a474c4a946a", tenant: customerTenant, resource: AppAzureServiceMgmt, message: msgMFA}},
+		"azcli_50076_claims":       {{code: 50076, correlation: "3b0e5f4c-9a2d-4b1e-8c7f-6d5a4e3b2c1d", tenant: customerTenant, resource: AppAzureServiceMgmt, policies: []string{policyA, policyB}, message: msgMFA}},
 		"oauth_json_53003":         {{code: 53003, correlation: "743b9eee-909f-4544-b0a2-9e9d2516900c", trace: "5c3ed966-cdec-406f-ae80-303b99c4d368", tenant: customerTenant, policies: []string{policyA, policyB}, message: msgBlocked}},
 		"redirect_query_53003":     {{code: 53003, correlation: "d1829fb7-f258-49ad-aa8b-6a474c4a946a", trace: "04844aca-c76e-434f-bd5a-a2cb29646dce", policies: []string{policyC}, message: msgBlocked}},
 		"redirect_fragment_530034": {{code: 530034, correlation: "7cdf1e9c-70c5-4be5-81a8-fdfee4fe66e4", trace: "87d3f358-7a53-4c19-a60c-77d3ad2ac5d4", message: "Delegated admin user is blocked"}},
 		"log_json_lines": {
 			{code: 53003, correlation: "1846413e-66c5-4bf8-a47e-1315c2010eed", trace: "babc8323-82e4-4fbf-89ad-356afe011182", tenant: customerTenant, message: msgBlocked},
 			{code: 53003, correlation: "409a3b5e-dd68-4ffa-9d9e-ca2ea7a43b4f", trace: "d2ac789d-d4e4-4f34-9738-b651e33758b0", message: msgBlocked},
-			{code: 65001, correlation: "5c3ed966-cdec-406f-ae80-303b99c4d368", trace: "743b9eee-909f-4544-b0a2-9e9d2516900c", message: "The user or administrator has not consented"},
+			{code: 65001, correlation: "5c3ed966-cdec-406f-ae80-303b99c4d368", trace: "743b9eee-909f-4544-b0a2-9e9d2516900c", app: AppAzureCLI, message: "The user or administrator has not consented"},
 		},
 		"log_plain": {
-			{code: 530003, correlation: "56cad67e-d30c-460c-9719-48455d8add34", trace: "04844aca-c76e-434f-bd5a-a2cb29646dce", message: "Your device is required to be managed to access this resource."},
+			// az's advice after the last error, "az login --scope https://graph.microsoft.com//.default", goes with it.
+			{code: 530003, correlation: "56cad67e-d30c-460c-9719-48455d8add34", trace: "04844aca-c76e-434f-bd5a-a2cb29646dce", resource: AppMicrosoftGraph, message: "Your device is required to be managed to access this resource."},
 			{code: 530003, correlation: "d1829fb7-f258-49ad-aa8b-6a474c4a946a", trace: "87d3f358-7a53-4c19-a60c-77d3ad2ac5d4", message: "Your device is required to be managed to access this resource."},
 		},
 		"slack_mangled": {
@@ -143,10 +156,37 @@ func TestParseErrorsFixtures(t *testing.T) {
 		"multi_errors": {
 			{code: 50126, correlation: "1846413e-66c5-4bf8-a47e-1315c2010eed", message: "Error validating credentials"},
 			{code: 53003, correlation: "409a3b5e-dd68-4ffa-9d9e-ca2ea7a43b4f", trace: "babc8323-82e4-4fbf-89ad-356afe011182", message: msgBlocked},
-			{code: 500011, correlation: "5c3ed966-cdec-406f-ae80-303b99c4d368", message: "The resource principal named https://graph.microsoft.com was not found"},
+			{code: 500011, correlation: "5c3ed966-cdec-406f-ae80-303b99c4d368", tenantName: "Contoso Ltd", resource: AppMicrosoftGraph, message: "The resource principal named https://graph.microsoft.com was not found"},
 			{code: 9999999}, // not in the table, but a code all the same
 		},
-		"none": nil,
+		// PowerShell 7 wraps a record behind a "     | " gutter: a label's
+		// value, a GUID and a timestamp are split across it.
+		"powershell7_gutter_53003": {{code: 53003, correlation: "9a3e7c15-4b2d-4f6a-8e1c-3d5b7f9a2c46", trace: "2f6c0d8e-5a1b-4c3e-9f7d-8b4a6e2c1d05", message: msgBlocked}},
+		// MSAL on iOS and macOS: '+' for every space.
+		"msal_ios_form_53003": {{code: 53003, correlation: "c41e9a27-83d5-4f0b-a6e2-7b1d3f5c9e84", trace: "6d2b8f41-0c7e-4a95-b3d1-5e9f2a7c8b60", message: msgBlocked}},
+		// Two sign-ins copied from the sign-in log: labels on lines of their
+		// own, codes without AADSTS; the home (partner) tenant is not the
+		// tenant signed in to.
+		"portal_signin_details": {
+			{code: 50199, correlation: "8b1d3f5a-7c9e-4b2d-9f4a-6c8e0a2b4d17", trace: "0e4a6c8d-2f1b-4d3c-a5e7-9b1d3f5a7c90", message: "For security reasons, user confirmation is required"},
+			{code: 53003, correlation: "5b7d9f1a-3c5e-4a7b-8d9f-1b3d5f7a9c2e", trace: "1c3e5a7b-9d2f-4e6a-8b0c-2d4f6a8c0e31", tenant: "7d1e3a52-94c6-4b0e-a8f1-2c5d9e3b6a17",
+				resource: AppAzureServiceMgmt, app: AppAzurePortal, message: msgBlocked},
+		},
+		// az --debug: MSAL's cache event and token response; the client ID,
+		// the scope and the token endpoint's tenant, not the home account's.
+		"msal_python_debug_53000": {{code: 53000, correlation: "e7a9c1b3-5d2f-4e8a-9c0b-4f6a8c2e0d19", trace: "4c6e8a0b-2d4f-4b6a-8c0e-7a9c1e3b5d28", tenant: "7d1e3a52-94c6-4b0e-a8f1-2c5d9e3b6a17",
+			resource: AppAzureServiceMgmt, app: AppAzureCLI, message: "Device is not in required device state: compliant."}},
+		// Messages that name the app and the tenant.
+		"messages_name_app_and_tenant": {
+			{code: 500011, correlation: "6f8a0c2e-4b1d-4e3f-9a5b-7c9e1a3b5d64", tenantName: "Fabrikam Inc", resource: AppMicrosoftGraph, message: "The resource principal named"},
+			{code: 700016, correlation: "2b4d6f8a-0c1e-4d3f-a5b7-9d1f3b5d7f86", tenantName: "fabrikam.onmicrosoft.com", app: "a5f3c2e1-9b7d-4e6a-8c4f-1d3b5a7e9c20", message: "Application with identifier"},
+			{code: 650052, correlation: "0d2f4b6c-8e1a-4f5b-b7c9-1e3a5c7e9b08", tenant: "e2b4d6f8-1a3c-4e5f-8a9b-0c1d2e3f4a5b", resource: "00000007-0000-0000-c000-000000000000", message: "The app is trying to access a service"},
+			{code: 50020, correlation: "8f0b2d4e-6a1c-4e7f-b9a1-3c5e7a9c1e20", tenantName: "Fabrikam Inc", app: AppAzurePortal, message: "User account"},
+		},
+		// A token response inside an exception inside a log record inside
+		// a container log: escaped three times over.
+		"json_escaped_thrice_50076": {{code: 50076, correlation: "4a6c8e0b-2d1f-4b3c-9e5f-7a9b1d3f5b52", trace: "1f3b5d7e-9a2c-4e4f-8b6d-0c2e4a6c8e41", resource: AppExchangeOnline, message: msgMFA}},
+		"none":                      nil,
 	}
 	for name, wants := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -305,6 +345,57 @@ token issuance.\r\nTrace ID: e0ea6353-40e5-4496-8bd5-294facea2e00\r\nCorrelation
 			"AADSTS53003 Correlation ID: " + corr1 + "abcdef",
 			[]want{{code: 53003}}},
 		{"empty", "", nil},
+
+		// The tenant and the resource app, as messages and commands name them.
+		{"tenant named by domain in a message",
+			"AADSTS90002: Tenant 'contoso.example' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.",
+			[]want{{code: 90002, tenantName: "contoso.example", message: "Tenant 'contoso.example' not found."}}},
+		{"tenant named by domain in a flag",
+			"PS> Connect-MgGraph -TenantId contoso.onmicrosoft.com -Scopes Policy.Read.All\nAADSTS53003: blocked.",
+			[]want{{code: 53003, tenantName: "contoso.onmicrosoft.com", message: "blocked."}}},
+		{"placeholders and words are not tenants",
+			"AADSTS90002: Tenant '{tenant}' not found.\nAADSTS50128: Invalid domain name - No tenant-identifying information found in either the request or implied by any provided credentials.",
+			[]want{{code: 90002, message: "Tenant '{tenant}' not found."}, {code: 50128, message: "Invalid domain name"}}},
+		{"resource in a scope list",
+			`{"scope":"openid profile offline_access https://graph.microsoft.com/.default","error":"interaction_required","error_codes":[53003]}`,
+			[]want{{code: 53003, resource: AppMicrosoftGraph}}},
+		{"resource in a scope array, national cloud",
+			`"scope": ["https://graph.microsoft.us/.default"], "error_description": "AADSTS53003: blocked."`,
+			[]want{{code: 53003, resource: AppMicrosoftGraph, message: "blocked."}}},
+		{"an app's own URI names its ID",
+			"AADSTS53003: blocked. resource=api://" + policyA + "/access_as_user",
+			[]want{{code: 53003, resource: policyA, message: "blocked."}}},
+		{"a help link is not the resource",
+			"AADSTS500014: The service principal for resource 'https://contoso.example/api' is disabled. See https://aka.ms/aadsts500014 and the resource list.",
+			[]want{{code: 500014, message: "The service principal for resource"}}},
+		{"a sign-in page is not the resource",
+			"the resource: https://login.microsoftonline.com/common/oauth2/authorize AADSTS53003",
+			[]want{{code: 53003}}},
+
+		// Forms: labels on lines of their own.
+		{"a form's code without AADSTS",
+			"Error code\n530032\nRequest Id\n" + corr2 + "\nCorrelation Id\n" + corr1 + "\nTimestamp\n2025-02-18T14:22:37.512Z\nMessage\nBlocked by security defaults.",
+			[]want{{code: 530032, correlation: corr1, trace: corr2, message: "Blocked by security defaults."}}},
+		{"a form's empty value does not take the next label",
+			"Sign-in error code\n53003\nApplication\n\nApplication ID\nc44b4083-3bb0-49c1-b47d-974e53cbdf3c",
+			[]want{{code: 53003, app: AppAzurePortal}}},
+		{"a sentence that ends in a label's words is not a form",
+			"AADSTS53003: Access has been blocked. Please ask the administrator of the tenant\n3bf45f2f-2b0d-4ad1-9b07-918267581792 is what we tried",
+			[]want{{code: 53003, message: "Access has been blocked."}}},
+		{"a Markdown table",
+			"| Field | Value |\n|---|---|\n| Error code | 53003 |\n| Correlation ID | " + corr1 + " |\n| Resource ID | 00000003-0000-0000-c000-000000000000 |",
+			[]want{{code: 53003, correlation: corr1, resource: AppMicrosoftGraph}}},
+
+		// Wraps and encodings.
+		{"form encoding, '+' for a space",
+			"UserInfo={MSALErrorDescriptionKey=AADSTS50076:+Due+to+a+configuration+change+made+by+your+administrator,+you+must+use+multi-factor+authentication+to+access+'00000003-0000-0000-c000-000000000000'.+Trace+ID:+" + corr2 + "+Correlation+ID:+" + corr1 + "+Timestamp:+2021-02-09+11:17:03Z, MSALOAuthErrorKey=invalid_grant}",
+			[]want{{code: 50076, correlation: corr1, trace: corr2, resource: AppMicrosoftGraph, message: "Due to a configuration change made by your administrator, you must use"}}},
+		{"base64 keeps its '+'",
+			"AADSTS53003 --claims-challenge eyJhY2Nlc3NfdG9rZW4iOnsiY2Fwb2xpZHMiOnsiZXNzZW50aWFsIjp0cnVlLCJ2YWx1ZXMiOlsiZTdiMmE5ZDQtMWMzZi00ZTVhLThiNmQtMGYyYTRjNmU4YjFkIl19fSwieG1zX2NjIjoifj9+P34/In0 note: done.+ok",
+			[]want{{code: 53003, policies: []string{policyC}}}},
+		{"PowerShell gutter splits a label from its value and a GUID",
+			"Connect-MgGraph: AADSTS53003: Access has been blocked by Conditional Access policies. Correlation ID:\n     | " + corr1[:20] + "\n     | " + corr1[20:] + " Timestamp: 2025-01-02\n     | 03:04:05Z",
+			[]want{{code: 53003, correlation: corr1, message: "Access has been blocked by Conditional Access policies."}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,9 +19,6 @@ type Plan struct {
 	// Before and After are excludeGuestsOrExternalUsers before and after.
 	Before *GuestsOrExternalUsers
 	After  *GuestsOrExternalUsers
-	// Users is the whole users condition to PATCH: as read, with only the
-	// exclusion changed.
-	Users UsersCondition
 	// Widens lists, one sentence each, what the change excludes beyond the
 	// partner's service provider users.
 	Widens []string
@@ -29,32 +26,15 @@ type Plan struct {
 	NoChange bool
 }
 
-// Patch is a Graph PATCH body for a conditionalAccessPolicy that carries
-// conditions.users alone.
-type Patch struct {
-	Conditions PatchConditions `json:"conditions"`
-}
-
-// PatchConditions is the conditions part of a Patch.
-type PatchConditions struct {
-	Users UsersCondition `json:"users"`
-}
-
-// Patch returns the Graph PATCH body for the plan.
-func (p *Plan) Patch() *Patch {
-	return &Patch{Conditions: PatchConditions{Users: p.Users}}
-}
-
 // PlanFix plans the exclusion for one policy. allTenants excludes service
 // provider users of every tenant instead of the partner's alone, for
 // deployments configured so.
 func PlanFix(pol *Policy, partnerTenantID string, allTenants bool) Plan {
 	plan := Plan{PolicyID: pol.ID, DisplayName: pol.DisplayName, ModifiedDateTime: pol.ModifiedDateTime}
-	var users UsersCondition
+	var before *GuestsOrExternalUsers
 	if pol.Conditions.Users != nil {
-		users = *pol.Conditions.Users
+		before = pol.Conditions.Users.ExcludeGuestsOrExternalUsers
 	}
-	before := users.ExcludeGuestsOrExternalUsers
 	plan.Before = before.clone()
 	partner := strings.ToLower(partnerTenantID)
 
@@ -91,8 +71,6 @@ func PlanFix(pol *Policy, partnerTenantID string, allTenants bool) Plan {
 			plan.Widens = append(plan.Widens, fmt.Sprintf("Service provider users of the tenants already listed (%s) are excluded too.", strings.Join(listed, ", ")))
 		}
 	}
-	users.ExcludeGuestsOrExternalUsers = plan.After
-	plan.Users = users.forPatch()
 	return plan
 }
 
@@ -117,25 +95,6 @@ func joinFlags(flags []string, add string) string {
 	return strings.Join(flags, ",")
 }
 
-// forPatch returns a copy whose collections are never null: Graph rejects a
-// null where a collection belongs, and a PATCH sends this object whole.
-func (u UsersCondition) forPatch() UsersCondition {
-	nonNil := func(s []string) []string {
-		if s == nil {
-			return []string{}
-		}
-		return slices.Clone(s)
-	}
-	u.IncludeUsers = nonNil(u.IncludeUsers)
-	u.ExcludeUsers = nonNil(u.ExcludeUsers)
-	u.IncludeGroups = nonNil(u.IncludeGroups)
-	u.ExcludeGroups = nonNil(u.ExcludeGroups)
-	u.IncludeRoles = nonNil(u.IncludeRoles)
-	u.ExcludeRoles = nonNil(u.ExcludeRoles)
-	u.IncludeGuestsOrExternalUsers = u.IncludeGuestsOrExternalUsers.clone()
-	return u
-}
-
 // Excludes reports whether g already excludes the partner's service provider
 // users; graphclient uses it to verify a write and to re-check a plan.
 func (g *GuestsOrExternalUsers) Excludes(partnerTenantID string) bool {
@@ -155,19 +114,4 @@ func (g *GuestsOrExternalUsers) Equal(o *GuestsOrExternalUsers) bool {
 		return g.AllTenants() == o.AllTenants()
 	}
 	return sameSet(g.ExternalTenants.Members, o.ExternalTenants.Members)
-}
-
-func sameSet(a, b []string) bool {
-	norm := func(s []string) []string {
-		out := make([]string, 0, len(s))
-		for _, v := range s {
-			v = strings.ToLower(strings.TrimSpace(v))
-			if !slices.Contains(out, v) {
-				out = append(out, v)
-			}
-		}
-		slices.Sort(out)
-		return out
-	}
-	return slices.Equal(norm(a), norm(b))
 }

@@ -3,6 +3,7 @@ package diagnose
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,8 +47,10 @@ type Conditions struct {
 	AuthenticationFlows *AuthenticationFlows `json:"authenticationFlows,omitempty"`
 }
 
-// UsersCondition is conditionalAccessUsers. Every property Graph v1.0 has is
-// modelled, because a fix PATCHes this object whole and must not drop any.
+// UsersCondition is conditionalAccessUsers. A fix PATCHes this object whole,
+// so it must drop nothing: every property Graph v1.0 has is modelled, and
+// those it may add later are kept as read (in other) and written back by
+// MarshalJSON.
 type UsersCondition struct {
 	IncludeUsers                 []string               `json:"includeUsers"`
 	ExcludeUsers                 []string               `json:"excludeUsers"`
@@ -57,6 +60,87 @@ type UsersCondition struct {
 	ExcludeRoles                 []string               `json:"excludeRoles"`
 	IncludeGuestsOrExternalUsers *GuestsOrExternalUsers `json:"includeGuestsOrExternalUsers"`
 	ExcludeGuestsOrExternalUsers *GuestsOrExternalUsers `json:"excludeGuestsOrExternalUsers"`
+
+	// other holds the properties not modelled above, in the order read.
+	other []rawProperty
+}
+
+// rawProperty is one JSON object member kept as read.
+type rawProperty struct {
+	name  string
+	value json.RawMessage
+}
+
+// usersProperties are the JSON names of UsersCondition's fields.
+var usersProperties = []string{"includeUsers", "excludeUsers", "includeGroups", "excludeGroups", "includeRoles", "excludeRoles", "includeGuestsOrExternalUsers", "excludeGuestsOrExternalUsers"}
+
+// usersFields is UsersCondition without its methods: the default encoding
+// of the modelled fields (encoding/json ignores other).
+type usersFields UsersCondition
+
+// UnmarshalJSON decodes the modelled properties as encoding/json does (names
+// matched case-insensitively) and keeps every other property as read.
+func (u *UsersCondition) UnmarshalJSON(data []byte) error {
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return nil
+	}
+	var f usersFields
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	*u = UsersCondition(f)
+	other, err := unmodelled(data, usersProperties)
+	u.other = other
+	return err
+}
+
+// MarshalJSON writes the modelled properties, then the others as read.
+func (u UsersCondition) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(usersFields(u))
+	if err != nil || len(u.other) == 0 {
+		return b, err
+	}
+	b = b[:len(b)-1] // the closing brace
+	for _, p := range u.other {
+		name, _ := json.Marshal(p.name)
+		b = append(b, ',')
+		b = append(b, name...)
+		b = append(b, ':')
+		b = append(b, p.value...)
+	}
+	return append(b, '}'), nil
+}
+
+// unmodelled returns the members of the JSON object data whose names match
+// none of known (case-insensitively, as encoding/json matches fields), in
+// order, values compacted; OData annotations (@odata.type,
+// includeUsers@odata.type) are left out.
+func unmodelled(data []byte, known []string) ([]rawProperty, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
+		return nil, err
+	}
+	var out []rawProperty
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		if strings.Contains(name, "@") || slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, name) }) {
+			continue // annotations describe a value; they are not sent back
+		}
+		var c bytes.Buffer
+		if err := json.Compact(&c, v); err != nil {
+			return nil, err
+		}
+		out = append(out, rawProperty{name, c.Bytes()})
+	}
+	return out, nil
 }
 
 // GuestsOrExternalUsers is conditionalAccessGuestsOrExternalUsers.

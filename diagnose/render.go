@@ -1,6 +1,7 @@
 package diagnose
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -58,7 +59,18 @@ func verdictDetail(d *Diagnosis) string {
 			s += fmt.Sprintf("; %d more may block", c.mayBlock)
 		}
 	case VerdictPossiblyBlocked:
-		s = fmt.Sprintf("%s service provider users of %s, depending on facts not known", policiesVerb(c.mayBlock, "may block"), partner)
+		if c.mayBlock == 0 {
+			s = "no policy read blocks service provider users of " + partner
+		} else {
+			s = fmt.Sprintf("%s service provider users of %s, depending on facts not known", policiesVerb(c.mayBlock, "may block"), partner)
+		}
+		if n := len(d.UnreadPolicies); n > 0 {
+			them := "them"
+			if n == 1 {
+				them = "it"
+			}
+			s += fmt.Sprintf("; %s could not be read, and the policies in %s may block", plural(n, "policy export", "policy exports"), them)
+		}
 	case VerdictNotBlocked:
 		if d.Unexplained() {
 			s = fmt.Sprintf("the error (AADSTS%d) says Conditional Access stopped the sign-in, but no policy read blocks service provider users of %s now; re-check in a few minutes", d.Scenario.ErrorCode, partner)
@@ -459,12 +471,13 @@ func isBidiControl(r rune) bool {
 // < > & and control characters; a backtick (which could end a code span or
 // fence) and the bidirectional controls are escaped too. All of these are
 // valid JSON escapes, so the body Graph receives means the same.
-func patchJSON(p *Patch) string {
-	b, err := json.MarshalIndent(p, "", "  ")
-	if err != nil {
-		// A Patch holds strings and slices only; this cannot happen.
+func patchJSON(p json.RawMessage) string {
+	var ind bytes.Buffer
+	if err := json.Indent(&ind, p, "", "  "); err != nil {
+		// PatchBody made it with encoding/json; this cannot happen.
 		return "{}"
 	}
+	b := ind.Bytes()
 	var sb strings.Builder
 	for _, r := range string(b) {
 		if r == '`' || isBidiControl(r) {

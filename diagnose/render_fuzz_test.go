@@ -50,8 +50,12 @@ func FuzzMrkdwnPolicy(f *testing.F) {
 		}
 		pol := Policy{ID: id, DisplayName: name, State: StateEnabled, Conditions: Conditions{Users: &UsersCondition{IncludeUsers: []string{"All"}, ExcludeGuestsOrExternalUsers: ext}}}
 		plan := PlanFix(&pol, examplePartner, n%2 == 1)
+		body, err := PatchBody(&pol, plan.After)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, eff := range []Effect{EffectBlocks, EffectMayBlock, EffectReportOnly, EffectSatisfied, Effect(reason2)} {
-			r := PolicyResult{ID: id, DisplayName: name, State: reason2, Effect: eff, WouldBe: EffectBlocks, Reasons: reasons, Plan: &plan, Widens: plan.Widens, Patch: plan.Patch()}
+			r := PolicyResult{ID: id, DisplayName: name, State: reason2, Effect: eff, WouldBe: EffectBlocks, Reasons: reasons, Plan: &plan, Widens: plan.Widens, Patch: body}
 			out := MrkdwnPolicy(r)
 			if len(out) > MrkdwnLimit {
 				t.Fatalf("%d bytes, over %d", len(out), MrkdwnLimit)

@@ -105,6 +105,8 @@ func MrkdwnSummary(d *Diagnosis) string {
 		fmt.Fprintf(&tail, "*Next:* exclude Service provider users of the partner tenant from %s: request the customer admin's approval, or send them the step-by-step guide.", plural(len(blocking), "blocking policy", "blocking policies"))
 	case d.Verdict == VerdictBlocked:
 		tail.WriteString("*Next:* the sign-in log names a policy that was not read: check the policies with the customer admin.")
+	case len(d.UnreadPolicies) > 0:
+		tail.WriteString("*Next:* read the policies that could not be read (see Missing evidence) before concluding that nothing blocks.")
 	default:
 		tail.WriteString("*Next:* nothing to change in Conditional Access; if the partner is still blocked, paste the error message here.")
 	}
@@ -195,7 +197,7 @@ func MrkdwnErrors(errs []SignInError) string {
 		for _, f := range errorFields(e) {
 			var v string
 			switch f.name {
-			case "App", "Device platform", "Device state", "Flow":
+			case "App", "Resource", "Tenant", "Device platform", "Device state", "Flow":
 				v = mrkdwnText(f.value)
 			case "Policy IDs":
 				ids := make([]string, len(e.PolicyIDs))

@@ -201,6 +201,10 @@ func exampleErrors() []SignInError {
 			PolicyIDs: []string{"2d0b6e3a-7c4f-4a9d-9e5b-3f8c0a4d6b03"}, DeviceCodeFlow: true,
 		},
 		{Code: 9999999},
+		// The tenant and the resource as messages name them; the name is
+		// tenant text, escaped like any.
+		{Code: 500011, Category: CategoryNotFound, TenantName: "Contoso <Ltd> & *Co*", ResourceID: AppMicrosoftGraph, ResourceURI: "https://graph.microsoft.com"},
+		{Code: 500014, ResourceURI: "https://contoso.example/api"},
 	}
 }
 

@@ -223,6 +223,7 @@ func errorFields(e SignInError) []errorField {
 		add("Timestamp", e.Timestamp.UTC().Format(time.RFC3339))
 	}
 	add("Tenant ID", e.TenantID)
+	add("Tenant", e.TenantName)
 	switch {
 	case e.AppName != "" && e.AppID != "":
 		add("App", e.AppName+" ("+e.AppID+")")
@@ -230,6 +231,16 @@ func errorFields(e SignInError) []errorField {
 		add("App", appLabel(e.AppID))
 	default:
 		add("App", e.AppName)
+	}
+	switch {
+	case e.ResourceID != "" && AppName(e.ResourceID) != e.ResourceID:
+		add("Resource", appLabel(e.ResourceID))
+	case e.ResourceID != "" && e.ResourceURI != "":
+		add("Resource", e.ResourceURI+" ("+e.ResourceID+")")
+	case e.ResourceID != "":
+		add("Resource", e.ResourceID)
+	default:
+		add("Resource", e.ResourceURI)
 	}
 	add("IP address", e.IPAddress)
 	add("Device platform", e.DevicePlatform)

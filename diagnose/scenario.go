@@ -97,22 +97,27 @@ func PrimaryError(errs []SignInError) (SignInError, bool) {
 }
 
 // PastedScenario is the scenario pasted errors describe: the facts of
-// PrimaryError (app, platform, IP, correlation ID, time, the policy IDs of a
-// claims challenge), with the device code flow if any error shows it, and
-// the client type when the app or the flow tells it. What
-// the paste does not say stays unknown; PartnerTenantID is left to the
-// caller.
+// PrimaryError (the resource app, else the app; platform, IP, correlation
+// ID, time, the policy IDs of a claims challenge), with the device code flow
+// if any error shows it, and the client type when the app or the flow tells
+// it. What the paste does not say stays unknown; PartnerTenantID is left to
+// the caller, and so is the tenant (SignInError.TenantID or TenantName).
 func PastedScenario(errs []SignInError) Scenario {
 	var sc Scenario
 	e, ok := PrimaryError(errs)
 	if !ok {
 		return sc
 	}
-	if e.AppID != "" {
+	// The resource decides which policies apply; the client app tells
+	// the client type, and its usual resources when the paste names none.
+	switch {
+	case e.ResourceID != "":
+		sc.Apps = []string{e.ResourceID}
+	case e.AppID != "":
 		sc.Apps = []string{e.AppID}
-		if a, ok := LookupApp(e.AppID); ok {
-			sc.ClientType = a.Client
-		}
+	}
+	if a, ok := LookupApp(e.AppID); ok && e.AppID != "" {
+		sc.ClientType = a.Client
 	}
 	sc.Platform = NormalizePlatform(e.DevicePlatform)
 	if ip, err := netip.ParseAddr(e.IPAddress); err == nil {
@@ -199,6 +204,73 @@ func LookupApp(id string) (App, bool) {
 		a, ok = appCatalog[strings.TrimSpace(id)]
 	}
 	return a, ok
+}
+
+// appHosts are the resource apps Microsoft's clients name by URI (a scope,
+// "to access 'https://…'"), by the URI's host; national clouds included.
+// A name ending in a dot matches the hosts under it (every tenant has its
+// own SharePoint host).
+var appHosts = []struct{ host, id string }{
+	{"graph.microsoft.com", AppMicrosoftGraph},
+	{"canary.graph.microsoft.com", AppMicrosoftGraph},
+	{"graph.microsoft.us", AppMicrosoftGraph},
+	{"dod-graph.microsoft.us", AppMicrosoftGraph},
+	{"microsoftgraph.chinacloudapi.cn", AppMicrosoftGraph},
+	{"outlook.office365.com", AppExchangeOnline},
+	{"outlook.office.com", AppExchangeOnline},
+	{"ps.outlook.com", AppExchangeOnline},
+	{"outlook.office365.us", AppExchangeOnline},
+	{"partner.outlook.cn", AppExchangeOnline},
+	{"management.azure.com", AppAzureServiceMgmt},
+	{"management.core.windows.net", AppAzureServiceMgmt},
+	{"management.usgovcloudapi.net", AppAzureServiceMgmt},
+	{"management.core.usgovcloudapi.net", AppAzureServiceMgmt},
+	{"management.chinacloudapi.cn", AppAzureServiceMgmt},
+	{"management.core.chinacloudapi.cn", AppAzureServiceMgmt},
+	{".sharepoint.com", AppSharePointOnline},
+	{".sharepoint.us", AppSharePointOnline},
+	{".sharepoint.cn", AppSharePointOnline},
+	{"api.spaces.skype.com", AppTeams},
+	{"api.partnercenter.microsoft.com", AppPartnerCenter},
+	// Not in the catalog (their CA app groups are not known), but named by ID.
+	{"graph.windows.net", "00000002-0000-0000-c000-000000000000"}, // Azure AD Graph
+	{"vault.azure.net", "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"},   // Azure Key Vault
+	{"manage.office.com", "c5393580-f805-4401-95e8-94b7a6ef2fc2"}, // Office 365 Management APIs
+}
+
+// AppByURI finds the app a resource URI names: a well-known one by its host
+// (https://graph.microsoft.com/.default is Microsoft Graph), or an app's own
+// api://<application ID>. The App has only its ID when the catalog does not
+// know it.
+func AppByURI(uri string) (App, bool) {
+	uri = strings.ToLower(strings.TrimSpace(uri))
+	rest, ok := strings.CutPrefix(uri, "https://")
+	if !ok {
+		rest, ok = strings.CutPrefix(uri, "http://")
+	}
+	if !ok {
+		if rest, ok = strings.CutPrefix(uri, "api://"); ok {
+			id, _, _ := strings.Cut(rest, "/")
+			if _, _, ok := parseGUIDAt(id, 0); ok && len(id) == 36 {
+				if a, known := LookupApp(id); known {
+					return a, true
+				}
+				return App{ID: id}, true
+			}
+		}
+		return App{}, false
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	host, _, _ = strings.Cut(host, ":")
+	for _, h := range appHosts {
+		if host == h.host || strings.HasPrefix(h.host, ".") && strings.HasSuffix(host, h.host) {
+			if a, known := LookupApp(h.id); known {
+				return a, true
+			}
+			return App{ID: h.id}, true
+		}
+	}
+	return App{}, false
 }
 
 // AppName returns a display name for an app ID, or the ID itself.
@@ -310,9 +382,13 @@ func roleID(s string) string {
 	return strings.ToLower(strings.TrimSpace(s))
 }
 
-// FindApp finds a known app by ID or display name (case-insensitive).
+// FindApp finds a known app by ID, display name (case-insensitive) or
+// resource URI (AppByURI).
 func FindApp(s string) (App, bool) {
 	if a, ok := LookupApp(s); ok {
+		return a, true
+	}
+	if a, ok := AppByURI(s); ok {
 		return a, true
 	}
 	s = strings.TrimSpace(s)

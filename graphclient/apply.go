@@ -2,10 +2,7 @@ package graphclient
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"slices"
-	"strings"
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -56,7 +53,7 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 	if err != nil {
 		return diagnose.Change{}, err
 	}
-	fresh, raw, _, err := c.readPolicy(ctx, cn, plan.PolicyID)
+	fresh, _, err := c.readPolicy(ctx, cn, plan.PolicyID)
 	if err != nil {
 		return diagnose.Change{}, err
 	}
@@ -81,11 +78,15 @@ func (c *Client) Apply(ctx context.Context, tenantID string, plan diagnose.Plan)
 	}
 	// The plan travelled through the database and the approval; what is
 	// written must still be the fix of DESIGN.md and nothing more.
-	if !isTheFix(current, plan.After, partner) {
+	if !diagnose.IsTheFix(current, plan.After, partner, c.cfg.AllTenantsFix) {
+		if len(current.Types()) == 0 && plan.After.AllTenants() {
+			return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q excludes service provider users of every tenant, not the partner's alone, and this deployment is not configured for that (CACHECK_ALL_TENANTS_FIX); nothing was written",
+				label(fresh, plan.PolicyID))
+		}
 		return diagnose.Change{}, diagnose.Errorf(diagnose.EINVALID, "the plan for policy %q changes its exclusion beyond adding the partner's service provider users (%s → %s); nothing was written",
 			label(fresh, plan.PolicyID), diagnose.DescribeExclusion(current), diagnose.DescribeExclusion(plan.After))
 	}
-	return c.write(ctx, cn, raw, fresh, plan.After, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Excludes(partner) })
+	return c.write(ctx, cn, fresh, plan.After, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Excludes(partner) })
 }
 
 // Revert restores the exclusion a write replaced (before, nil for none),
@@ -97,7 +98,7 @@ func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, 
 	if err != nil {
 		return diagnose.Change{}, err
 	}
-	fresh, raw, _, err := c.readPolicy(ctx, cn, policyID)
+	fresh, _, err := c.readPolicy(ctx, cn, policyID)
 	if err != nil {
 		return diagnose.Change{}, err
 	}
@@ -111,7 +112,7 @@ func (c *Client) Revert(ctx context.Context, tenantID, policyID string, before, 
 	if !current.Equal(wrote) {
 		return diagnose.Change{}, &PolicyChangedError{PolicyID: policyID, Fresh: fresh, Reason: "its exclusion is no longer the one ca-check wrote, so someone changed it since"}
 	}
-	return c.write(ctx, cn, raw, fresh, before, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Equal(before) })
+	return c.write(ctx, cn, fresh, before, res, func(got *diagnose.GuestsOrExternalUsers) bool { return got.Equal(before) })
 }
 
 // sameTime reports whether two modifiedDateTime values are the same, both
@@ -123,39 +124,6 @@ func sameTime(a, b *time.Time) bool {
 	return a.Equal(*b)
 }
 
-// isTheFix reports whether after is current with serviceProvider and the
-// partner tenant added, and nothing else: the shapes diagnose.PlanFix makes.
-// With no exclusion before, "all tenants" is allowed too (a deployment's
-// AllTenantsFix); an existing "all tenants" stays so; an enumerated list
-// gains the partner.
-func isTheFix(current, after *diagnose.GuestsOrExternalUsers, partner string) bool {
-	if after == nil || !sameFold(after.Types(), append(current.Types(), diagnose.TypeServiceProvider)) {
-		return false
-	}
-	switch {
-	case len(current.Types()) == 0:
-		return after.AllTenants() || sameFold(after.ExternalTenants.Members, []string{partner})
-	case current.AllTenants():
-		return after.AllTenants()
-	default:
-		return !after.AllTenants() && sameFold(after.ExternalTenants.Members, append(slices.Clone(current.ExternalTenants.Members), partner))
-	}
-}
-
-// sameFold reports whether a and b hold the same strings, as sets, ignoring
-// case and surrounding space.
-func sameFold(a, b []string) bool {
-	norm := func(s []string) []string {
-		out := make([]string, 0, len(s))
-		for _, v := range s {
-			out = append(out, strings.ToLower(strings.TrimSpace(v)))
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
-	}
-	return slices.Equal(norm(a), norm(b))
-}
-
 func usersOf(p diagnose.Policy) diagnose.UsersCondition {
 	if p.Conditions.Users == nil {
 		return diagnose.UsersCondition{}
@@ -163,13 +131,14 @@ func usersOf(p diagnose.Policy) diagnose.UsersCondition {
 	return *p.Conditions.Users
 }
 
-// write PATCHes conditions.users with the exclusion set to excl, reads the
-// policy back and checks it with ok.
-func (c *Client) write(ctx context.Context, cn *conn, raw []byte, fresh diagnose.Policy, excl *diagnose.GuestsOrExternalUsers, res diagnose.Change, ok func(*diagnose.GuestsOrExternalUsers) bool) (diagnose.Change, error) {
+// write PATCHes conditions.users of fresh (the policy as just read) with
+// the exclusion set to excl, reads the policy back and checks it with ok.
+// The body is diagnose.PatchBody's, the one the guide shows.
+func (c *Client) write(ctx context.Context, cn *conn, fresh diagnose.Policy, excl *diagnose.GuestsOrExternalUsers, res diagnose.Change, ok func(*diagnose.GuestsOrExternalUsers) bool) (diagnose.Change, error) {
 	o := op{cn.tenant, fmt.Sprintf("policy %q", label(fresh, res.PolicyID)), permWrite}
-	body, err := patchBody(raw, excl)
+	body, err := diagnose.PatchBody(&fresh, excl)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("graphclient: PATCH body of policy %s: %w", fresh.ID, err)
 	}
 	ri, err := cn.graph.Identity().ConditionalAccess().Policies().ByConditionalAccessPolicyId(fresh.ID).ToGetRequestInformation(ctx, nil)
 	if err != nil {
@@ -212,7 +181,7 @@ const readBackTries = 3
 func (c *Client) readBack(ctx context.Context, cn *conn, id string, ok func(*diagnose.GuestsOrExternalUsers) bool) (diagnose.Policy, string, error) {
 	wait := c.readBackWait
 	for try := 1; ; try++ {
-		p, _, requestID, err := c.readPolicy(ctx, cn, id)
+		p, requestID, err := c.readPolicy(ctx, cn, id)
 		if err != nil || ok(usersOf(p).ExcludeGuestsOrExternalUsers) || try == readBackTries {
 			return p, requestID, err
 		}
@@ -235,52 +204,21 @@ func (c *Client) effect(p diagnose.Policy) diagnose.Effect {
 	return d.Policies[0].Effect
 }
 
-// readPolicy reads one policy, decoded and raw.
-func (c *Client) readPolicy(ctx context.Context, cn *conn, id string) (p diagnose.Policy, raw []byte, requestID string, err error) {
+// readPolicy reads one policy. The decoded policy keeps the users
+// properties diagnose does not model, for diagnose.PatchBody.
+func (c *Client) readPolicy(ctx context.Context, cn *conn, id string) (p diagnose.Policy, requestID string, err error) {
 	o := op{cn.tenant, fmt.Sprintf("Conditional Access policy %s", id), permPolicies}
 	ri, err := cn.graph.Identity().ConditionalAccess().Policies().ByConditionalAccessPolicyId(id).ToGetRequestInformation(ctx, nil)
 	if err != nil {
-		return p, nil, "", err
+		return p, "", err
 	}
 	res, err := c.send(ctx, cn, ri)
 	if err != nil {
-		return p, nil, res.requestID, c.fail(o, err)
+		return p, res.requestID, c.fail(o, err)
 	}
 	ps, err := diagnose.DecodePolicies(res.body)
 	if err != nil || len(ps) != 1 {
-		return p, nil, res.requestID, diagnose.Errorf(diagnose.EUNAVAILABLE, "Microsoft Graph answered policy %s with something that is not a policy", id)
+		return p, res.requestID, diagnose.Errorf(diagnose.EUNAVAILABLE, "Microsoft Graph answered policy %s with something that is not a policy", id)
 	}
-	return ps[0], res.body, res.requestID, nil
-}
-
-// patchBody is {"conditions":{"users":…}}: the users condition exactly as
-// Graph returned it (every property, known to diagnose or not), with only
-// excludeGuestsOrExternalUsers replaced. Graph keeps what a PATCH leaves out
-// but replaces a nested object sent whole, so nothing else may be sent and
-// nothing in users may be dropped.
-func patchBody(raw []byte, excl *diagnose.GuestsOrExternalUsers) ([]byte, error) {
-	var p struct {
-		Conditions struct {
-			Users map[string]json.RawMessage `json:"users"`
-		} `json:"conditions"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("graphclient: policy JSON: %w", err)
-	}
-	u := p.Conditions.Users
-	if u == nil {
-		u = map[string]json.RawMessage{}
-	}
-	// Graph rejects null where a collection belongs.
-	for _, k := range []string{"includeUsers", "excludeUsers", "includeGroups", "excludeGroups", "includeRoles", "excludeRoles"} {
-		if v, ok := u[k]; !ok || strings.TrimSpace(string(v)) == "null" {
-			u[k] = json.RawMessage("[]")
-		}
-	}
-	e, err := json.Marshal(excl) // diagnose's MarshalJSON writes the @odata.type Graph needs
-	if err != nil {
-		return nil, err
-	}
-	u["excludeGuestsOrExternalUsers"] = e
-	return json.Marshal(map[string]any{"conditions": map[string]any{"users": u}})
+	return ps[0], res.requestID, nil
 }

@@ -33,8 +33,9 @@ import (
 
 // Client reads customer tenants (and the partner tenant) through Microsoft
 // Graph with app-only tokens. It keeps one credential and one Graph request
-// adapter per tenant; tokens are cached by azidentity. A Client is safe for
-// concurrent use.
+// adapter per tenant, for the 1,024 tenants used most recently that gave it
+// a token; tokens are cached by azidentity. A Client is safe for concurrent
+// use.
 type Client struct {
 	cfg       Config
 	cloud     cloud
@@ -58,8 +59,9 @@ type Client struct {
 	key   crypto.PrivateKey
 	mi    azcore.TokenCredential
 
-	mu    sync.Mutex
-	conns map[string]*conn // by tenant ID or domain, lower case
+	// conns are the tenants' connections, by tenant ID or domain, lower
+	// case: only tenants that gave a token, at most defaultMaxConns.
+	conns *connCache
 
 	// gdapIDs are the IDs of each customer's active GDAP relationships as
 	// last read (by tenant ID or domain, lower case): a diagnosis reads
@@ -113,7 +115,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		retries:      cfg.MaxRetries,
 		now:          time.Now,
 		log:          slog.New(slog.DiscardHandler),
-		conns:        map[string]*conn{},
+		conns:        newConnCache(defaultMaxConns),
 		readBackWait: time.Second,
 		gdapIDs:      map[string][]string{},
 	}
@@ -201,14 +203,17 @@ func (c *Client) AdminConsentURL(tenantID string) string {
 // conn returns the tenant's credential and Graph client, creating them on
 // first use. tenant is a tenant ID or a verified domain: Entra accepts
 // either in the authority, and the token's tid tells the ID.
+//
+// A new connection is kept for the next use only once its credential gets a
+// token: anyone can type a tenant string at the bot, and one that names no
+// tenant, or a tenant that has not consented, must not stay in memory.
+// Until then concurrent first uses of a tenant may each build their own.
 func (c *Client) conn(tenant string) (*conn, error) {
 	key := strings.ToLower(strings.TrimSpace(tenant))
 	if key == "" {
 		return nil, diagnose.Errorf(diagnose.EINVALID, "no tenant given")
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cn, ok := c.conns[key]; ok {
+	if cn, ok := c.conns.get(key); ok {
 		return cn, nil
 	}
 	tc := &tenantCredential{sem: make(chan struct{}, 1), host: hostOf(c.authority)}
@@ -237,21 +242,18 @@ func (c *Client) conn(tenant string) (*conn, error) {
 	}
 	adapter.SetBaseUrl(c.graphBase)
 	cn := &conn{tenant: key, cred: tc, adapter: adapter, graph: msgraphsdk.NewGraphServiceClient(adapter)}
-	c.conns[key] = cn
+	tc.onToken = func() { c.conns.add(key, cn) }
 	return cn, nil
 }
 
 // alias registers cn under the tenant ID its token named, so that a tenant
-// first reached by domain is not given a second credential.
+// first reached by domain is not given a second credential. The ID comes
+// from a token, so the tenant exists.
 func (c *Client) alias(cn *conn, tenantID string) {
 	if tenantID == "" {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.conns[strings.ToLower(tenantID)]; !ok {
-		c.conns[strings.ToLower(tenantID)] = cn
-	}
+	c.conns.add(strings.ToLower(tenantID), cn)
 }
 
 // credential builds the azidentity credential for one tenant; tc learns
@@ -307,6 +309,10 @@ type tenantCredential struct {
 	inner azcore.TokenCredential
 	sem   chan struct{}
 	host  string // of the authority, for messages
+	// onToken, called after the first token obtained, keeps the
+	// connection (see Client.conn).
+	onToken   func()
+	tokenOnce sync.Once
 
 	mu  sync.Mutex
 	tid string
@@ -343,6 +349,9 @@ func (t *tenantCredential) GetToken(ctx context.Context, opts policy.TokenReques
 			t.mu.Lock()
 			t.tid = tid
 			t.mu.Unlock()
+		}
+		if t.onToken != nil {
+			t.tokenOnce.Do(t.onToken)
 		}
 	}
 	return tok, err

@@ -4,16 +4,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/cacheck/ca-check/diagnose"
 )
 
-// Config is graphclient's configuration. The caller fills it with
-// envconfig.Process("CACHECK", &cfg), so each tag is a variable name without
-// the CACHECK_ prefix. Exactly one credential kind is configured: a client
+// Config is graphclient's configuration. The caller fills it from the
+// environment by its struct tags, so each envconfig tag is a variable name
+// without the CACHECK_ prefix. Exactly one credential kind is configured: a client
 // secret, a client certificate, a federated token file, or a managed identity.
 type Config struct {
 	PartnerTenantID string `envconfig:"PARTNER_TENANT_ID" desc:"Required. The partner's own Entra tenant ID (GUID), where the app is registered and GDAP relationships live."`
@@ -31,6 +30,7 @@ type Config struct {
 	GraphTimeout   time.Duration `envconfig:"GRAPH_TIMEOUT" default:"20s" desc:"Deadline of one Graph call, retries included."`
 	MaxRetries     int           `envconfig:"GRAPH_MAX_RETRIES" default:"3" desc:"Retries of a Graph call that was throttled (429) or found Graph unavailable (503), and of a read that failed (500, 502, 504, connection error, timeout), honouring Retry-After within GRAPH_TIMEOUT; 0 disables them."`
 	SignInLookback time.Duration `envconfig:"SIGNIN_LOOKBACK" default:"24h" desc:"Without a correlation ID, how far back to look for the partner's failed sign-ins."`
+	AllTenantsFix  bool          `envconfig:"ALL_TENANTS_FIX" default:"false" desc:"For a policy with no guest or external user exclusion yet, exclude service provider users of every tenant instead of the partner's alone. Off by default (least privilege); a plan that does so is refused at write time unless this is set."`
 }
 
 // String shows the configuration with its secrets redacted, so that a
@@ -73,10 +73,8 @@ func cloudOf(name string) (cloud, bool) {
 	return c, ok
 }
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // IsGUID reports whether s is a GUID such as a tenant ID.
-func IsGUID(s string) bool { return guidRE.MatchString(strings.TrimSpace(s)) }
+func IsGUID(s string) bool { return diagnose.IsGUID(strings.TrimSpace(s)) }
 
 // Validate reports every missing or malformed variable at once. It never
 // quotes a secret.

@@ -27,10 +27,11 @@
 // nil, and a grant control Graph adds becomes a nil element. Evaluating
 // from that would misjudge a policy; PATCHing it back (the users condition is
 // written whole) would erase an exclusion. diagnose keeps enum values as the
-// strings Graph sent. The same reasoning makes the PATCH body the users
-// condition exactly as Graph returned it, as JSON, with only
-// excludeGuestsOrExternalUsers replaced; this also avoids the SDK's backing
-// store sending {} for a model built from a read one. The What If request
+// strings Graph sent. The same reasoning makes the PATCH body JSON rather
+// than a model: diagnose.PatchBody, the users condition as Graph returned it
+// (properties diagnose does not model included) with only
+// excludeGuestsOrExternalUsers replaced, the body the guide shows; this also
+// avoids the SDK's backing store sending {} for a model built from a read one. The What If request
 // body is an SDK model: it carries only values we set.
 //
 // Every request carries "Prefer: include-unknown-enum-members". Without it

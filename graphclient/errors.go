@@ -3,6 +3,7 @@ package graphclient
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,32 +58,51 @@ type NetworkError struct {
 }
 
 func (e *NetworkError) Error() string {
-	return "could not reach " + e.Service + " at " + e.Host + ": " + netCause(e.Err)
+	cause, _ := netCause(e.Err, e.Host, "")
+	return "could not reach " + e.Service + " at " + e.Host + ": " + cause
 }
 
 func (e *NetworkError) Unwrap() error { return e.Err }
 
-// netCause says in a few words why a connection failed.
-func netCause(err error) string {
+// settings names the variables that choose the service's address.
+func (e *NetworkError) settings() string {
+	if e.Service == "Entra ID" {
+		return "CACHECK_CLOUD / CACHECK_AUTHORITY_HOST"
+	}
+	return "CACHECK_CLOUD / CACHECK_GRAPH_URL"
+}
+
+// sentence is the whole story in one sentence: which service at which host
+// could not be reached, for what, why, and what to check.
+func (e *NetworkError) sentence(doing string) string {
+	cause, check := netCause(e.Err, e.Host, e.settings())
+	return "could not reach " + e.Service + " at " + e.Host + " to " + doing + ": " + cause + "; check " + check
+}
+
+// netCause says in a few words why a connection to host failed, and what
+// to check (settings: the variables that choose the address).
+func netCause(err error, host, settings string) (cause, check string) {
 	var dns *net.DNSError
 	var cert *tls.CertificateVerificationError
+	var unknownCA x509.UnknownAuthorityError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
+		return "connection refused", "that " + host + " is the right address (" + settings + ") and that no firewall or proxy (HTTPS_PROXY) blocks it"
 	case errors.As(err, &dns) && dns.IsNotFound:
-		return "the host name " + dns.Name + " does not resolve"
+		return "the host name does not resolve", "the host name (" + settings + ") and this machine's DNS"
 	case errors.As(err, &dns):
-		return "DNS lookup of " + dns.Name + " failed"
-	case errors.As(err, &cert):
-		return "its TLS certificate is not trusted"
+		return "DNS lookup of " + dns.Name + " failed", "this machine's DNS resolver"
+	case errors.As(err, &cert), errors.As(err, &unknownCA):
+		return "its TLS certificate is not trusted", "for a TLS-inspecting proxy, whose CA must be among this machine's trusted certificates"
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
-		return "the connection was closed without an answer"
+		return "the connection was closed without an answer", "the proxy (HTTPS_PROXY) and the firewall between ca-check and " + host + ", then try again"
 	}
+	check = "the network, the proxy (HTTPS_PROXY) and the firewall between ca-check and " + host
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
-		return op.Err.Error()
+		return op.Err.Error(), check
 	}
-	return err.Error()
+	return err.Error(), check
 }
 
 // AuthError is a token request Entra ID refused.
@@ -162,7 +182,7 @@ func (c *Client) fail(o op, err error) error {
 	}
 	if ne, ok := errors.AsType[*NetworkError](err); ok {
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
-			Message: fmt.Sprintf("%s to %s %s in tenant %s; check the network, proxy and firewall from ca-check to %s, and CACHECK_CLOUD / CACHECK_AUTHORITY_HOST", ne.Error(), o.verb(), o.what, o.tenant, ne.Host)}
+			Message: ne.sentence(fmt.Sprintf("%s %s in tenant %s", o.verb(), o.what, o.tenant))}
 	}
 	if ae, ok := errors.AsType[*AuthError](err); ok {
 		return c.authFailure(ae)
@@ -176,7 +196,7 @@ func (c *Client) fail(o op, err error) error {
 	if ue, ok := errors.AsType[*url.Error](err); ok {
 		ne := &NetworkError{Host: hostOf(ue.URL), Service: "Microsoft Graph", Err: ue.Err}
 		return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
-			Message: fmt.Sprintf("%s to %s %s in tenant %s (retries included); check the network, proxy and firewall from ca-check to %s, and Microsoft 365 service health", ne.Error(), o.verb(), o.what, o.tenant, ne.Host)}
+			Message: ne.sentence(fmt.Sprintf("%s %s in tenant %s (retries included)", o.verb(), o.what, o.tenant))}
 	}
 	return &diagnose.Error{Code: diagnose.EUNAVAILABLE, Err: err,
 		Message: fmt.Sprintf("could not reach Microsoft Graph to read %s in tenant %s; check the network and try again", o.what, o.tenant)}

@@ -61,7 +61,7 @@ func (c *Client) Diagnose(ctx context.Context, tenant string, sc diagnose.Scenar
 // Client saw active last time (an earlier diagnosis of the customer, or
 // Customers), otherwise in a second round once the list has named them. It
 // returns the scenario with the GDAP roles and the cross-tenant trust filled
-// in. Only a failure to read the policies fails it; whatever else could not
+// in, and AllTenantsFix set when the deployment is configured for it. Only a failure to read the policies fails it; whatever else could not
 // be read is said in Evidence.Missing.
 func (c *Client) Gather(ctx context.Context, tenant string, sc diagnose.Scenario) (diagnose.Evidence, diagnose.Scenario, error) {
 	return c.gather(ctx, tenant, sc, reads{signIns: true, whatIf: true})
@@ -85,6 +85,8 @@ func (c *Client) gather(ctx context.Context, tenant string, sc diagnose.Scenario
 	if sc.PartnerTenantID == "" {
 		sc.PartnerTenantID = c.PartnerTenantID()
 	}
+	// The plans follow the deployment's choice, which Apply enforces.
+	sc.AllTenantsFix = sc.AllTenantsFix || c.cfg.AllTenantsFix
 	tenant = strings.TrimSpace(tenant)
 	if !IsGUID(tenant) && !isDomain(tenant) {
 		t, err := c.ResolveTenant(ctx, tenant)

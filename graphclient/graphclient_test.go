@@ -786,14 +786,44 @@ func TestApplyRefusesPlanBeyondTheFix(t *testing.T) {
 			}
 		})
 	}
-	// The planner's own plans pass, "all tenants" included where the
-	// deployment asks for it.
+}
+
+// TestApplyAllTenantsOnlyWhenConfigured: for a policy with no exclusion yet,
+// the fix names the partner tenant; a plan that excludes service provider
+// users of every tenant instead is refused unless the deployment is
+// configured for it (CACHECK_ALL_TENANTS_FIX), and then it is also what the
+// planner plans.
+func TestApplyAllTenantsOnlyWhenConfigured(t *testing.T) {
+	allTenants := &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider",
+		ExternalTenants: &diagnose.ExternalTenants{MembershipKind: diagnose.MembershipAll}}
+
 	s := newFake(t)
 	c := newClient(t, s, nil)
 	plan := planFor(t, c, polCompliant)
-	plan.After = &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider", ExternalTenants: all}
+	if plan.After.AllTenants() {
+		t.Fatalf("planned %+v without the option, want the partner tenant alone", plan.After)
+	}
+	plan.After = allTenants
+	s.ResetLog()
+	_, err := c.Apply(context.Background(), customerID, plan)
+	if diagnose.ErrorCode(err) != diagnose.EINVALID || !strings.Contains(err.Error(), "every tenant") {
+		t.Errorf("Apply of an all-tenants plan, not configured = %v, want EINVALID saying why", err)
+	}
+	if n := len(s.GraphRequests("PATCH", "")); n != 0 {
+		t.Errorf("%d PATCHes reached Graph, want none", n)
+	}
+
+	s = newFake(t)
+	c = newClient(t, s, func(cfg *graphclient.Config) { cfg.AllTenantsFix = true })
+	plan = planFor(t, c, polCompliant)
+	if !plan.After.AllTenants() {
+		t.Errorf("configured for all tenants, planned %+v", plan.After)
+	}
 	if _, err := c.Apply(context.Background(), customerID, plan); err != nil {
-		t.Errorf("Apply of an all-tenants fix: %v", err)
+		t.Errorf("Apply of an all-tenants fix, configured: %v", err)
+	}
+	if got := users(t, s.Policy(customerID, polCompliant))["excludeGuestsOrExternalUsers"]; !strings.Contains(fmt.Sprint(got), "membershipKind:all") {
+		t.Errorf("stored exclusion %v, want all tenants", got)
 	}
 }
 
@@ -1069,4 +1099,49 @@ func fixtureAt(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestApplyKeepsUnmodelledUsersProperties: a users property that Graph has
+// and diagnose does not model survives the write (the users condition is
+// sent whole), and the body sent is the one the guide shows.
+func TestApplyKeepsUnmodelledUsersProperties(t *testing.T) {
+	s := newFake(t)
+	extra := map[string]any{"mode": "exclude", "ids": []any{"d7c1a2b3-0000-4000-8000-000000000001"}}
+	s.Update(customerID, func(ten *graphtest.Tenant) {
+		for _, p := range ten.Policies {
+			if p["id"] == polCompliant {
+				p["conditions"].(map[string]any)["users"].(map[string]any)["excludeAgentIdentities"] = extra
+			}
+		}
+	})
+	c := newClient(t, s, nil)
+	d, err := c.Diagnose(context.Background(), customerID, scenario())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown json.RawMessage
+	var plan diagnose.Plan
+	for _, r := range d.Policies {
+		if r.ID == polCompliant {
+			shown, plan = r.Patch, *r.Plan
+		}
+	}
+	s.ResetLog()
+	if _, err := c.Apply(context.Background(), customerID, plan); err != nil {
+		t.Fatal(err)
+	}
+	sent := s.GraphRequests("PATCH", "")[0].Body
+	if !bytes.Equal(sent, shown) {
+		t.Errorf("PATCH body\n%s\nis not the body the diagnosis shows\n%s", sent, shown)
+	}
+	var body map[string]any
+	if err := json.Unmarshal(sent, &body); err != nil {
+		t.Fatal(err)
+	}
+	if got := users(t, body)["excludeAgentIdentities"]; !reflect.DeepEqual(got, extra) {
+		t.Errorf("PATCH users.excludeAgentIdentities = %v, want %v as read", got, extra)
+	}
+	if got := users(t, s.Policy(customerID, polCompliant))["excludeAgentIdentities"]; !reflect.DeepEqual(got, extra) {
+		t.Errorf("stored users.excludeAgentIdentities = %v after the write, want %v", got, extra)
+	}
 }

@@ -99,7 +99,7 @@ func TestWriteNotRetried(t *testing.T) {
 	}{
 		{"500", graphtest.Fault{Method: "PATCH", Status: 500, Times: 1}, "(500)", 1},
 		{"502", graphtest.Fault{Method: "PATCH", Status: 502, Times: 1}, "(502)", 1},
-		{"dropped connection", graphtest.Fault{Method: "PATCH", Drop: true, Times: 1}, "the connection was closed without an answer to change policy", 1},
+		{"dropped connection", graphtest.Fault{Method: "PATCH", Drop: true, Times: 1}, "the connection was closed without an answer; check", 1},
 		{"503 retried", graphtest.Fault{Method: "PATCH", Status: 503, RetryAfter: "0", Times: 1}, "", 2},
 	}
 	for _, tt := range tests {
@@ -132,9 +132,9 @@ func TestAuthorityUnreachable(t *testing.T) {
 		authority string
 		want      []string
 	}{
-		{"connection refused", "https://127.0.0.1:1/", []string{"could not reach Entra ID at 127.0.0.1:1: connection refused", "check the network"}},
+		{"connection refused", "https://127.0.0.1:1/", []string{"could not reach Entra ID at 127.0.0.1:1 to read the Conditional Access policies in tenant " + customerID + ": connection refused; check that 127.0.0.1:1 is the right address (CACHECK_CLOUD / CACHECK_AUTHORITY_HOST)"}},
 		{"no answer", "", []string{"Entra ID at 127.0.0.1:", "did not issue a token for tenant " + customerID + " within 300ms"}},
-		{"no such host", "https://login.ca-check-test.invalid/", []string{"could not reach Entra ID at login.ca-check-test.invalid: the host name login.ca-check-test.invalid does not resolve", "check the network"}},
+		{"no such host", "https://login.ca-check-test.invalid/", []string{"could not reach Entra ID at login.ca-check-test.invalid to read the Conditional Access policies in tenant " + customerID + ": the host name does not resolve; check the host name (CACHECK_CLOUD / CACHECK_AUTHORITY_HOST) and this machine's DNS"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

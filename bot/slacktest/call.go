@@ -2,6 +2,7 @@ package slacktest
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 
@@ -15,6 +16,8 @@ type Call struct {
 	Method string // "chat.postMessage", … or MethodResponseURL
 	// Token is the token the client sent (form field or bearer header).
 	Token string
+	// Header is the request's headers (User-Agent, …).
+	Header http.Header
 	// Args are the form fields; for a JSON body, its top-level properties
 	// (strings as they are, other values as JSON text).
 	Args url.Values

@@ -37,6 +37,15 @@ const (
 // MethodResponseURL is the Method of calls recorded at a response_url.
 const MethodResponseURL = "response_url"
 
+// MethodFileUpload is the Method of calls recorded at the upload URL that
+// files.getUploadURLExternal hands out; Args "file" is the new file's ID,
+// "filename" its name, and Body the file's content.
+const MethodFileUpload = "file_upload"
+
+// MethodFileDownload is the Method of calls recorded at a file's
+// url_private_download; Args "file" is the file's ID.
+const MethodFileDownload = "file_download"
+
 // Server is a fake Slack Web API and Socket Mode endpoint.
 type Server struct {
 	// URL is the server's base URL, without a trailing slash.
@@ -47,18 +56,24 @@ type Server struct {
 
 	srv *httptest.Server
 
-	mu       sync.Mutex
-	changed  chan struct{} // closed and replaced whenever calls change
-	calls    []Call
-	seq      int
-	fail     map[string][]string // method → queued Slack error codes
-	outside  map[string]bool     // channels the bot is not a member of
-	users    map[string]slack.User
-	latency  map[string]time.Duration
-	sock     *socket
-	sockWait chan struct{} // closed when a socket connects
-	acks     map[string]chan json.RawMessage
-	envSeq   int
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced whenever calls change
+	calls   []Call
+	seq     int
+	fail    map[string][]string // method → queued Slack error codes
+	outside map[string]bool     // channels the bot is not a member of
+	shared  map[string]bool     // channels shared with another organization
+	users   map[string]slack.User
+	groups  map[string][]string // user group ID → members
+	files   map[string]storedFile
+	uploads int // files.getUploadURLExternal's IDs
+	// enterprise is the Enterprise Grid organization auth.test names.
+	enterprise string
+	latency    map[string]time.Duration
+	sock       *socket
+	sockWait   chan struct{} // closed when a socket connects
+	acks       map[string]chan json.RawMessage
+	envSeq     int
 	// PingInterval is how often the fake pings Socket Mode clients; slack-go
 	// reconnects when no ping arrives within its own interval (30 s).
 	pingInterval time.Duration
@@ -70,7 +85,10 @@ func New() *Server {
 		changed:      make(chan struct{}),
 		fail:         map[string][]string{},
 		outside:      map[string]bool{},
+		shared:       map[string]bool{},
 		users:        map[string]slack.User{},
+		groups:       map[string][]string{},
+		files:        map[string]storedFile{},
 		latency:      map[string]time.Duration{},
 		sockWait:     make(chan struct{}),
 		acks:         map[string]chan json.RawMessage{},
@@ -81,6 +99,8 @@ func New() *Server {
 	mux.HandleFunc("GET /api/{method}", s.serveAPI)
 	mux.HandleFunc("POST /response/{id}", s.serveResponseURL)
 	mux.HandleFunc("GET /socket", s.serveSocket)
+	mux.HandleFunc("GET /files/{id}", s.serveFile)
+	mux.HandleFunc("POST /upload/{id}", s.serveUpload)
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	s.APIURL = s.srv.URL + "/api/"
@@ -117,6 +137,14 @@ func (s *Server) NotInChannel(channel string) {
 	s.outside[channel] = true
 }
 
+// SharedExternally makes conversations.info say channel is shared with
+// another organization (Slack Connect).
+func (s *Server) SharedExternally(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.shared[channel] = true
+}
+
 // FailNext makes the next call to method fail with the Slack error code
 // (ratelimited, channel_not_found, …). Calls queue up.
 func (s *Server) FailNext(method, code string) {
@@ -137,6 +165,86 @@ func (s *Server) AddUser(u slack.User) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users[u.ID] = u
+}
+
+// SetUserGroup makes usergroups.users.list answer members for group.
+func (s *Server) SetUserGroup(group string, members ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[group] = members
+}
+
+type storedFile struct {
+	info    slack.File
+	content []byte
+}
+
+// AddFile stores a file for files.info and its download, and returns it as
+// a message event or files.info shows it: url_private_download pointing at
+// the fake, Size set from content unless f.Size is set (a file that lies
+// about its size).
+func (s *Server) AddFile(f slack.File, content []byte) slack.File {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.URLPrivate = s.URL + "/files/" + url.PathEscape(f.ID)
+	f.URLPrivateDownload = f.URLPrivate + "?download=1"
+	if f.Size == 0 {
+		f.Size = len(content)
+	}
+	s.files[f.ID] = storedFile{info: f, content: content}
+	return f
+}
+
+// SetFileShare records that file id was shared in channel by the message at
+// ts (in thread threadTS, "" for a top-level message), as files.info's
+// shares say.
+func (s *Server) SetFileShare(id, channel, ts, threadTS string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.files[id]
+	f.info.Shares.Public = map[string][]slack.ShareFileInfo{channel: {{Ts: ts, ThreadTs: threadTS}}}
+	s.files[id] = f
+}
+
+// serveUpload takes a file uploaded to an upload URL, as multipart form
+// data with the content in the field "file".
+func (s *Server) serveUpload(w http.ResponseWriter, r *http.Request) {
+	c := Call{Method: MethodFileUpload, Args: url.Values{"file": {r.PathValue("id")}}, Token: bearer(r.Header.Get("Authorization"))}
+	f, hdr, err := r.FormFile("file")
+	if err != nil {
+		c.Error = "no file"
+		s.record(c)
+		http.Error(w, "no file", http.StatusBadRequest)
+		return
+	}
+	defer f.Close()
+	c.Body, _ = io.ReadAll(f)
+	c.Args.Set("filename", hdr.Filename)
+	s.record(c)
+	w.Write([]byte("OK"))
+}
+
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c := Call{Method: MethodFileDownload, Args: url.Values{"file": {id}}, Token: bearer(r.Header.Get("Authorization"))}
+	s.record(c)
+	s.mu.Lock()
+	f, ok := s.files[id]
+	s.mu.Unlock()
+	if !ok || c.Token == "" {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Write(f.content)
+}
+
+// SetEnterprise makes auth.test say the bot is installed in an Enterprise
+// Grid organization.
+func (s *Server) SetEnterprise(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.enterprise = id
 }
 
 // Reset forgets the recorded calls.
@@ -218,7 +326,7 @@ func (s *Server) nextTS() string {
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	method := r.PathValue("method")
 	body, _ := io.ReadAll(r.Body)
-	c := Call{Method: method, Body: body, Args: url.Values{}, Token: bearer(r.Header.Get("Authorization"))}
+	c := Call{Method: method, Body: body, Args: url.Values{}, Token: bearer(r.Header.Get("Authorization")), Header: r.Header.Clone()}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		c.JSON = decodeJSON(body)
 		for k, v := range c.JSON {
@@ -273,6 +381,11 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 		ok["team_id"] = TeamID
 		ok["user_id"] = BotUserID
 		ok["bot_id"] = BotID
+		s.mu.Lock()
+		if s.enterprise != "" {
+			ok["enterprise_id"] = s.enterprise
+		}
+		s.mu.Unlock()
 	case "chat.postMessage":
 		ts := s.nextTS()
 		ok["channel"] = c.Args.Get("channel")
@@ -298,6 +411,39 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 			u = slack.User{ID: id, Name: strings.ToLower(id), TeamID: TeamID, RealName: "User " + id}
 		}
 		ok["user"] = u
+	case "files.info":
+		s.mu.Lock()
+		f, known := s.files[c.Args.Get("file")]
+		s.mu.Unlock()
+		if !known {
+			return map[string]any{"ok": false, "error": "file_not_found"}
+		}
+		ok["file"] = f.info
+	case "conversations.info":
+		id := c.Args.Get("channel")
+		s.mu.Lock()
+		ext := s.shared[id]
+		s.mu.Unlock()
+		ok["channel"] = map[string]any{"id": id, "is_channel": true, "is_ext_shared": ext, "is_shared": ext}
+	case "files.getUploadURLExternal":
+		s.mu.Lock()
+		s.uploads++
+		id := fmt.Sprintf("F0UP%04d", s.uploads)
+		s.mu.Unlock()
+		ok["upload_url"] = s.URL + "/upload/" + id
+		ok["file_id"] = id
+	case "files.completeUploadExternal":
+		var files []map[string]any
+		_ = json.Unmarshal([]byte(c.Args.Get("files")), &files)
+		ok["files"] = files
+	case "usergroups.users.list":
+		s.mu.Lock()
+		members, known := s.groups[c.Args.Get("usergroup")]
+		s.mu.Unlock()
+		if !known {
+			return map[string]any{"ok": false, "error": "no_such_subteam"}
+		}
+		ok["users"] = members
 	case "apps.connections.open":
 		ok["url"] = "ws" + strings.TrimPrefix(s.URL, "http") + "/socket"
 	}
@@ -306,7 +452,7 @@ func (s *Server) answer(r *http.Request, c Call) map[string]any {
 
 func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	c := Call{Method: MethodResponseURL, Body: body, Args: url.Values{}, JSON: decodeJSON(body)}
+	c := Call{Method: MethodResponseURL, Body: body, Args: url.Values{}, JSON: decodeJSON(body), Header: r.Header.Clone()}
 	for k, v := range c.JSON {
 		c.Args.Set(k, flatten(v))
 	}

@@ -60,6 +60,7 @@ func (s *Server) CommandBody(cmd slack.SlashCommand) []byte {
 	set("token", cmd.Token)
 	set("team_id", cmd.TeamID)
 	set("team_domain", cmd.TeamDomain)
+	set("enterprise_id", cmd.EnterpriseID)
 	set("channel_id", cmd.ChannelID)
 	set("channel_name", cmd.ChannelName)
 	set("user_id", cmd.UserID)

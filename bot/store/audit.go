@@ -25,18 +25,28 @@ type AuditRecord struct {
 // fallback used). a.At defaults to now; a.ID is ignored.
 func (s *Store) AppendAudit(ctx context.Context, a AuditRecord) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if a.RequestID != "" {
-			var one int
-			err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT 1 FROM requests WHERE id = ?`), a.RequestID).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("%w: audit record for request %q, which does not exist", ErrInvalid, a.RequestID)
-			}
-			if err != nil {
-				return fmt.Errorf("store: append audit: %w", err)
-			}
+		if err := s.checkAuditRequest(ctx, tx, a.RequestID); err != nil {
+			return err
 		}
 		return s.appendAudit(ctx, tx, a)
 	})
+}
+
+// checkAuditRequest refuses an audit record about a request that does not
+// exist, with a message the foreign key's error would not give.
+func (s *Store) checkAuditRequest(ctx context.Context, tx *sql.Tx, requestID string) error {
+	if requestID == "" {
+		return nil
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT 1 FROM requests WHERE id = ?`), requestID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: audit record for request %q, which does not exist", ErrInvalid, requestID)
+	}
+	if err != nil {
+		return fmt.Errorf("store: append audit: %w", err)
+	}
+	return nil
 }
 
 // appendAudit validates a and inserts it in tx.

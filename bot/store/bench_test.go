@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -56,4 +57,135 @@ func BenchmarkTransition(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRequestsChanged: the approval sweep's look at the last day's
+// settled requests, in a database holding a year of settled requests (100
+// a day) besides: with the index on updated_at it reads the last day's
+// alone. BenchmarkRequestsSettled is the same look as it was, reading every
+// settled request.
+func BenchmarkRequestsChanged(b *testing.B) {
+	s, now := settledYear(b)
+	ctx := context.Background()
+	for b.Loop() {
+		rs, err := s.RequestsChanged(ctx, now.Add(-24*time.Hour), now, StateApplied, StateFailed, StateSuperseded)
+		if err != nil || len(rs) != 100 {
+			b.Fatalf("%d requests, %v", len(rs), err)
+		}
+	}
+}
+
+func BenchmarkRequestsSettled(b *testing.B) {
+	s, _ := settledYear(b)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.Requests(ctx, StateApplied, StateFailed, StateSuperseded); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// settledYear fills a store with 365 days of 100 superseded requests a
+// day, each settled a minute after it was made, and returns the time
+// just after the last.
+func settledYear(b *testing.B) (*Store, time.Time) {
+	b.Helper()
+	s := benchStore(b)
+	ctx := context.Background()
+	const days, perDay = 365, 100
+	start := t0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for i := range days * perDay {
+			id, _ := NewRequestID()
+			at := start.Add(time.Duration(i) * 24 * time.Hour / perDay)
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO requests (id, tenant_id, tenant_name, requested_by, channel_id, thread_ts, state, plans, reason,
+					created_at, expires_at, updated_at, decided_by, version)
+				VALUES (?, 'tenant-a', 'Contoso', 'UENG', 'C1', '1.2', ?, ?, '', ?, ?, ?, 'UADMIN', 2)`,
+				id, string(StateSuperseded), []byte(`[{"policyId":"p1","displayName":"Block everything outside the office"}]`),
+				s.d.timeArg(at), s.d.timeArg(at.Add(24*time.Hour)), s.d.timeArg(at.Add(time.Minute))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s, start.Add(days * 24 * time.Hour)
+}
+
+// BenchmarkPruneDiagnosesNothingDue: the sweep's prune, every minute on
+// every replica, in a database of 100,000 diagnoses none of which is due.
+func BenchmarkPruneDiagnosesNothingDue(b *testing.B) {
+	s := benchStore(b)
+	fillDiagnoses(b, s, 100_000, t0, 0)
+	ctx := context.Background()
+	for b.Loop() {
+		if n, err := s.PruneDiagnoses(ctx, t0); err != nil || n != 0 {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+// BenchmarkPruneDiagnosesBacklog: pruning 1,000 due diagnoses, half of them
+// pointed at by settled requests, among 10,000 requests.
+func BenchmarkPruneDiagnosesBacklog(b *testing.B) {
+	ctx := context.Background()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s := benchStore(b)
+		fillDiagnoses(b, s, 1_000, t0, 10_000)
+		b.StartTimer()
+		if n, err := s.PruneDiagnoses(ctx, t0.Add(24*time.Hour)); err != nil || n != 1_000 {
+			b.Fatal(n, err)
+		}
+	}
+}
+
+// fillDiagnoses saves n diagnoses made from start on, one a minute, and
+// requests settled as superseded: one for each of the first n/2 diagnoses,
+// the others pointing at none.
+func fillDiagnoses(b *testing.B, s *Store, n int, start time.Time, requests int) {
+	b.Helper()
+	ctx := context.Background()
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		for i := range n {
+			at := start.Add(time.Duration(i) * time.Minute)
+			var id int64
+			if err := tx.QueryRowContext(ctx, s.d.rebind(`INSERT INTO diagnoses (tenant_id, tenant_name, channel_id, thread_ts, requested_by, verdict, created_at, result)
+				VALUES ('tenant-a', 'Contoso', 'C1', '1.2', 'UENG', 'blocked', ?, ?) RETURNING id`),
+				s.d.timeArg(at), []byte(`{"verdict":"blocked","policies":[]}`)).Scan(&id); err != nil {
+				return err
+			}
+			if i < n/2 && i < requests {
+				if err := insertSettled(ctx, s, tx, id, at); err != nil {
+					return err
+				}
+			}
+		}
+		for i := n / 2; i < requests; i++ {
+			if err := insertSettled(ctx, s, tx, 0, start); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+func insertSettled(ctx context.Context, s *Store, tx *sql.Tx, diagnosis int64, at time.Time) error {
+	id, _ := NewRequestID()
+	var d any
+	if diagnosis > 0 {
+		d = diagnosis
+	}
+	_, err := tx.ExecContext(ctx, s.d.rebind(`
+		INSERT INTO requests (id, tenant_id, tenant_name, diagnosis_id, requested_by, channel_id, thread_ts, state, plans, reason,
+			created_at, expires_at, updated_at, decided_by, version)
+		VALUES (?, 'tenant-a', 'Contoso', ?, 'UENG', 'C1', '1.2', ?, ?, '', ?, ?, ?, 'UADMIN', 2)`),
+		id, d, string(StateSuperseded), []byte(`[{"policyId":"p1"}]`), s.d.timeArg(at), s.d.timeArg(at.Add(time.Hour)), s.d.timeArg(at))
+	return err
 }

@@ -93,3 +93,86 @@ func (s *Store) RecentDiagnoses(ctx context.Context, limit int) ([]DiagnosisReco
 	}
 	return rs, nil
 }
+
+// openStates are the states in which a request still needs its diagnosis:
+// from them it may be applied again, and applying re-plans from the
+// diagnosis's scenario when a policy changed since the plan. A settled
+// request (applied, rejected, expired, superseded, reverted) carries its
+// plans and outcomes itself.
+var openStates = []State{StatePending, StateApproved, StateApplying, StateFailed}
+
+// pruneBatch is how many diagnoses one transaction of PruneDiagnoses
+// deletes: a first prune of a long history must not hold SQLite's one
+// write lock for long.
+const pruneBatch = 500
+
+// PruneDiagnoses deletes the diagnoses made before the given time and
+// reports how many. A diagnosis that a request in an open state (pending,
+// approved, applying, failed) points at is kept until the request settles;
+// a settled request keeps everything but the pointer (its DiagnosisID
+// becomes 0). Audit records are not touched.
+func (s *Store) PruneDiagnoses(ctx context.Context, before time.Time) (int64, error) {
+	return s.pruneDiagnoses(ctx, before, pruneBatch)
+}
+
+func (s *Store) pruneDiagnoses(ctx context.Context, before time.Time, batch int) (int64, error) {
+	at, err := normTime(before, "prune time", false)
+	if err != nil {
+		return 0, err
+	}
+	open, openArgs, err := stateList(openStates)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for {
+		var n int64
+		var ids []any
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			rows, err := tx.QueryContext(ctx, s.d.rebind(`
+				SELECT id FROM diagnoses d
+				WHERE created_at < ?
+					AND NOT EXISTS (SELECT 1 FROM requests WHERE diagnosis_id = d.id AND state IN (`+open+`))
+				ORDER BY created_at, id LIMIT ?`), append(append([]any{s.d.timeArg(at)}, openArgs...), batch)...)
+			if err != nil {
+				return err
+			}
+			ids = ids[:0]
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil || len(ids) == 0 {
+				return err
+			}
+			marks := placeholders(len(ids))
+			// A request made for one of them since the SELECT (a click on
+			// a 90-day-old answer) keeps its pointer, and the foreign key
+			// then refuses the DELETE: this batch is left for the next
+			// prune, which sees the request.
+			if _, err := tx.ExecContext(ctx, s.d.rebind(`UPDATE requests SET diagnosis_id = NULL
+				WHERE diagnosis_id IN (`+marks+`) AND state NOT IN (`+open+`)`),
+				append(append([]any{}, ids...), openArgs...)...); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, s.d.rebind(`DELETE FROM diagnoses WHERE id IN (`+marks+`)`), ids...)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("store: prune diagnoses: %w", err)
+		}
+		total += n
+		if len(ids) < batch {
+			return total, nil
+		}
+	}
+}

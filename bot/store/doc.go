@@ -18,6 +18,10 @@
 // transaction, and the audit log is append-only: the schema refuses UPDATE and
 // DELETE on it.
 //
+// Diagnoses are kept until PruneDiagnoses deletes them (the bot's
+// retention), except while an open request still needs one; approval
+// requests and the audit log are kept.
+//
 // Times are stored in UTC with microsecond precision (PostgreSQL's), so a time
 // read back is the time written, truncated to the microsecond, in UTC, from
 // either backend.

@@ -2,9 +2,13 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func latestVersion(t *testing.T, d dialect) int {
@@ -171,4 +175,118 @@ func openRaw(dsn string) (*Store, error) {
 		return openPostgres(dsn)
 	}
 	return openSQLite(dsn)
+}
+
+// openAtVersion returns a store on a new database migrated only up to
+// version v, as an older ca-check left it.
+func openAtVersion(t *testing.T, dsn string, v int) *Store {
+	t.Helper()
+	s, err := openRaw(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	ms, err := s.d.migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ms, func(m migration) bool { return m.version > v })
+	if i < 0 {
+		t.Fatalf("no migration after version %d", v)
+	}
+	if err := s.apply(context.Background(), ms[:i]); err != nil {
+		t.Fatalf("migrate to version %d: %v", v, err)
+	}
+	return s
+}
+
+// TestMigrateDuplicatePending: a database made before migration 0002 can
+// hold several pending requests for one diagnosis (two clicks at once).
+// Upgrading it keeps the newest pending, supersedes the others with an
+// audit record saying why, leaves every other request alone, and from then
+// on refuses a second pending request for the diagnosis.
+func TestMigrateDuplicatePending(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		old := openAtVersion(t, dsn, 1)
+		diag := func() int64 {
+			id, err := old.SaveDiagnosis(ctx, DiagnosisRecord{TenantID: "tenant-a", Verdict: "blocked", CreatedAt: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		a, b := diag(), diag()
+		at := func(diagnosis int64, minutes int) func(*Request) {
+			return func(r *Request) {
+				r.DiagnosisID = diagnosis
+				r.CreatedAt = t0.Add(time.Duration(minutes) * time.Minute)
+			}
+		}
+		first := newRequest(t, old, at(a, 0))
+		second := newRequest(t, old, at(a, 1))
+		newest := newRequest(t, old, at(a, 2))
+		// Decided later than newest: not pending, so not the one kept.
+		decided := newRequest(t, old, at(a, 3))
+		walk(t, old, decided.ID, StateRejected)
+		onlyB := newRequest(t, old, at(b, 0))
+		loose := []Request{newRequest(t, old), newRequest(t, old)} // no diagnosis
+		old.Close()
+
+		start := time.Now().Add(-time.Second)
+		s := openStore(t, dsn)
+		if v, err := s.schemaVersion(ctx); err != nil || v != latestVersion(t, s.d) {
+			t.Fatalf("schema version %d, %v after migrating", v, err)
+		}
+		want := map[string]State{
+			first.ID: StateSuperseded, second.ID: StateSuperseded, newest.ID: StatePending,
+			decided.ID: StateRejected, onlyB.ID: StatePending, loose[0].ID: StatePending, loose[1].ID: StatePending,
+		}
+		for id, st := range want {
+			r, err := s.Request(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.State != st {
+				t.Errorf("request %s is %s after the migration, want %s", id, r.State, st)
+			}
+			recs, err := s.RequestAudit(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := recs[len(recs)-1]
+			if st != StateSuperseded {
+				if last.Action == string(StateSuperseded) {
+					t.Errorf("request %s, left %s, has a superseded audit record", id, st)
+				}
+				continue
+			}
+			if r.Version != 2 || r.UpdatedAt.Before(start) || r.DecidedBy != "" {
+				t.Errorf("superseded request: version %d, updated %v, decided by %q; want version 2, updated now, undecided", r.Version, r.UpdatedAt, r.DecidedBy)
+			}
+			var detail struct{ Why, NewRequest string }
+			if err := json.Unmarshal(last.Detail, &detail); err != nil {
+				t.Errorf("audit detail %q: %v", last.Detail, err)
+			}
+			if last.Action != string(StateSuperseded) || last.From != StatePending || last.To != StateSuperseded ||
+				last.Actor != botActor || last.TenantID != "tenant-a" || last.At.Before(start) ||
+				detail.NewRequest != newest.ID || !strings.Contains(detail.Why, newest.ID[:8]) {
+				t.Errorf("audit record of the superseded request %s: %+v (detail %s)", id, last, last.Detail)
+			}
+		}
+		r := Request{ID: mustID(t), TenantID: "tenant-a", DiagnosisID: a, RequestedBy: "UENG", State: StatePending,
+			Plans: []byte(`[]`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		if err := s.CreateRequest(ctx, r); !errors.Is(err, ErrConflict) {
+			t.Errorf("a second pending request for the diagnosis after the migration: %v, want ErrConflict", err)
+		}
+	})
+}
+
+func mustID(t *testing.T) string {
+	t.Helper()
+	id, err := NewRequestID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

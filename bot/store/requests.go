@@ -388,24 +388,77 @@ func (s *Store) whyNoTransition(ctx context.Context, tx *sql.Tx, id string, t Tr
 // none is given), oldest first: for expiry sweeps and for reconciling after a
 // crash (requests left approved or applying).
 func (s *Store) Requests(ctx context.Context, states ...State) ([]Request, error) {
-	query := `SELECT ` + requestColumns + ` FROM requests`
-	var args []any
-	if len(states) > 0 {
-		marks := make([]string, len(states))
-		for i, st := range states {
-			if !st.Valid() {
-				return nil, fmt.Errorf("%w: unknown state %q", ErrInvalid, st)
-			}
-			marks[i] = "?"
-			args = append(args, string(st))
-		}
-		query += ` WHERE state IN (` + strings.Join(marks, ", ") + `)`
+	query := `SELECT ` + requestColumns + ` FROM requests WHERE 1 = 1`
+	in, args, err := stateIn(states)
+	if err != nil {
+		return nil, err
 	}
-	rs, err := s.queryRequests(ctx, s.rdb, query+` ORDER BY created_at, id`, args...)
+	rs, err := s.queryRequests(ctx, s.rdb, query+in+` ORDER BY created_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: requests: %w", err)
 	}
 	return rs, nil
+}
+
+// RequestsChanged returns the requests in any of the given states (in any
+// state when none is given) whose last transition (UpdatedAt) is at or
+// after since and before until, oldest change first: what a periodic sweep
+// looks at again, without reading every request ever settled.
+func (s *Store) RequestsChanged(ctx context.Context, since, until time.Time, states ...State) ([]Request, error) {
+	from, err := normTime(since, "since", false)
+	if err != nil {
+		return nil, err
+	}
+	to, err := normTime(until, "until", false)
+	if err != nil {
+		return nil, err
+	}
+	if !from.Before(to) {
+		return nil, fmt.Errorf("%w: the window %v to %v is empty", ErrInvalid, from, to)
+	}
+	in, args, err := stateIn(states)
+	if err != nil {
+		return nil, err
+	}
+	query := `SELECT ` + requestColumns + ` FROM requests WHERE updated_at >= ? AND updated_at < ?` + in + ` ORDER BY updated_at, id`
+	rs, err := s.queryRequests(ctx, s.rdb, query, append([]any{s.d.timeArg(from), s.d.timeArg(to)}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: requests changed: %w", err)
+	}
+	return rs, nil
+}
+
+// stateIn is the condition " AND state IN (?, …)" for states, with its
+// arguments; "" for no states.
+func stateIn(states []State) (string, []any, error) {
+	if len(states) == 0 {
+		return "", nil, nil
+	}
+	marks, args, err := stateList(states)
+	if err != nil {
+		return "", nil, err
+	}
+	return ` AND state IN (` + marks + `)`, args, nil
+}
+
+// stateList is "?, ?, …" for states, with its arguments.
+func stateList(states []State) (string, []any, error) {
+	args := make([]any, len(states))
+	for i, st := range states {
+		if !st.Valid() {
+			return "", nil, fmt.Errorf("%w: unknown state %q", ErrInvalid, st)
+		}
+		args[i] = string(st)
+	}
+	return placeholders(len(states)), args, nil
+}
+
+// placeholders is n comma-separated ?.
+func placeholders(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strings.Repeat(", ?", n)[2:]
 }
 
 // PendingFor returns the tenant's pending requests, oldest first. A request

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -524,6 +526,96 @@ func TestRequests(t *testing.T) {
 			}
 		}
 	})
+}
+
+// RequestsChanged returns the requests in the given states whose last
+// change falls in the window, oldest change first, and nothing settled
+// before it.
+func TestRequestsChanged(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		// settle moves a new request to state, its last change at minute m.
+		settle := func(state State, m int) Request {
+			r := newRequest(t, s)
+			from := StatePending
+			for _, to := range pathTo[state] {
+				r2, err := s.Transition(ctx, r.ID, Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Duration(m) * time.Minute)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, from = r2, to
+			}
+			return r
+		}
+		old := settle(StateApplied, -3000) // two days before
+		applied := settle(StateApplied, 10)
+		failed := settle(StateFailed, 5)
+		superseded := settle(StateSuperseded, 20)
+		settle(StateRejected, 15)
+		settle(StatePending, 15)
+		edge := settle(StateApplied, 30) // at the window's end, outside it
+
+		ids := func(rs []Request) []string {
+			var ids []string
+			for _, r := range rs {
+				ids = append(ids, r.ID)
+			}
+			return ids
+		}
+		since, until := t0, t0.Add(30*time.Minute)
+		for _, tc := range []struct {
+			states []State
+			want   []string
+		}{
+			{[]State{StateApplied, StateFailed, StateSuperseded}, []string{failed.ID, applied.ID, superseded.ID}},
+			{[]State{StateApplied}, []string{applied.ID}},
+			{[]State{StateReverted}, nil},
+		} {
+			rs, err := s.RequestsChanged(ctx, since, until, tc.states...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(ids(rs)) != fmt.Sprint(tc.want) {
+				t.Errorf("RequestsChanged(%v) = %v, want %v (not %s, changed before, nor %s, at the end)", tc.states, ids(rs), tc.want, old.ID, edge.ID)
+			}
+		}
+		if rs, err := s.RequestsChanged(ctx, since, until); err != nil || len(rs) != 5 {
+			t.Errorf("RequestsChanged in any state = %d requests, %v; want 5", len(rs), err)
+		}
+		if _, err := s.RequestsChanged(ctx, until, since); !errors.Is(err, ErrInvalid) {
+			t.Errorf("RequestsChanged of an empty window = %v, want ErrInvalid", err)
+		}
+	})
+}
+
+// The sweep's query reads the window through an index, however many
+// requests were settled before it (see BenchmarkRequestsChanged).
+func TestRequestsChangedUsesIndex(t *testing.T) {
+	s := openStore(t, filepath.Join(t.TempDir(), "ca-check.db"))
+	in, args, err := stateIn([]State{StateApplied, StateFailed, StateSuperseded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.db.QueryContext(context.Background(), `EXPLAIN QUERY PLAN SELECT `+requestColumns+
+		` FROM requests WHERE updated_at >= ? AND updated_at < ?`+in+` ORDER BY updated_at, id`, append([]any{0, 1}, args...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if !slices.ContainsFunc(plan, func(d string) bool {
+		return strings.Contains(d, "requests_state_updated_at") && strings.Contains(d, "updated_at>?")
+	}) {
+		t.Errorf("query plan %q does not search requests_state_updated_at by the window", plan)
+	}
 }
 
 func TestAppendAudit(t *testing.T) {

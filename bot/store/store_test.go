@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -261,6 +262,70 @@ func TestClaim(t *testing.T) {
 	})
 }
 
+// ClaimAudited takes a claim together with its audit record or not at all,
+// and takes over a claim older than the stale time.
+func TestClaimAudited(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		r := newRequest(t, s)
+		rec := func(actor string, at time.Time) AuditRecord {
+			return AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: actor, Action: "reverting", At: at}
+		}
+		count := func() int {
+			recs, err := s.RequestAudit(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, a := range recs {
+				if a.Action == "reverting" {
+					n++
+				}
+			}
+			return n
+		}
+
+		// The record cannot be written: the claim is not taken either.
+		if first, err := s.ClaimAudited(ctx, "revert:a:0", time.Time{}, rec("", t0)); !errors.Is(err, ErrInvalid) || first {
+			t.Fatalf("ClaimAudited with a bad record = %v, %v; want ErrInvalid", first, err)
+		}
+		if first, err := s.ClaimAudited(ctx, "revert:a:0", time.Time{}, AuditRecord{RequestID: mustID(t), TenantID: "tenant-a", Actor: "U1", Action: "reverting"}); !errors.Is(err, ErrInvalid) || first {
+			t.Fatalf("ClaimAudited for a request that does not exist = %v, %v; want ErrInvalid", first, err)
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("%d records after failed claims", n)
+		}
+		if first, err := s.ClaimAudited(ctx, "revert:a:0", t0.Add(-time.Hour), rec("U1", t0)); err != nil || !first {
+			t.Fatalf("ClaimAudited after a failed one = %v, %v; want the claim", first, err)
+		}
+		// Taken and fresh: nobody else gets it, and nothing is recorded.
+		for _, stale := range []time.Time{{}, t0.Add(-time.Second), t0} {
+			if first, err := s.ClaimAudited(ctx, "revert:a:0", stale, rec("U2", t0.Add(time.Minute))); err != nil || first {
+				t.Errorf("ClaimAudited of a claim younger than %v = %v, %v; want false", stale, first, err)
+			}
+		}
+		if n := count(); n != 1 {
+			t.Errorf("%d records, want the winner's alone", n)
+		}
+		// A plain claim is not a record: taken over once stale, by one.
+		if first, err := s.Claim(ctx, "revert:b:0", t0); err != nil || !first {
+			t.Fatal(first, err)
+		}
+		if first, err := s.ClaimAudited(ctx, "revert:b:0", time.Time{}, rec("U3", t0.Add(time.Hour))); err != nil || first {
+			t.Errorf("ClaimAudited that never takes over = %v, %v; want false", first, err)
+		}
+		if first, err := s.ClaimAudited(ctx, "revert:b:0", t0.Add(time.Minute), rec("U3", t0.Add(time.Hour))); err != nil || !first {
+			t.Errorf("ClaimAudited of a stale claim = %v, %v; want it taken over", first, err)
+		}
+		if first, err := s.ClaimAudited(ctx, "revert:b:0", t0.Add(time.Minute), rec("U4", t0.Add(time.Hour))); err != nil || first {
+			t.Errorf("ClaimAudited of the claim just taken over = %v, %v; want false", first, err)
+		}
+		if n := count(); n != 2 {
+			t.Errorf("%d records, want 2", n)
+		}
+	})
+}
+
 func TestDiagnoses(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
@@ -301,6 +366,113 @@ func TestDiagnoses(t *testing.T) {
 		}
 		if recent[0].Result != nil {
 			t.Errorf("a nil Result came back as %q", recent[0].Result)
+		}
+	})
+}
+
+// PruneDiagnoses deletes the diagnoses made before the cutoff, except
+// those an open request (one that may still be applied, which re-plans from
+// its diagnosis) points at. A settled request loses only its pointer; its
+// audit records stay.
+func TestPruneDiagnoses(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		cutoff := t0.Add(90 * 24 * time.Hour)
+		save := func(at time.Time) int64 {
+			id, err := s.SaveDiagnosis(ctx, DiagnosisRecord{TenantID: "tenant-a", Verdict: "blocked", CreatedAt: at, Result: []byte(`{"policies":[]}`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return id
+		}
+		// A request in each state on an old diagnosis of its own.
+		requests := map[State]Request{}
+		diagnosisOf := map[State]int64{}
+		for _, st := range allStates {
+			d := save(t0)
+			r := newRequest(t, s, func(r *Request) { r.DiagnosisID = d })
+			walk(t, s, r.ID, st)
+			r, err := s.Request(ctx, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			requests[st], diagnosisOf[st] = r, d
+		}
+		var loose []int64 // old, no request
+		for i := range 5 {
+			loose = append(loose, save(t0.Add(time.Duration(i)*time.Hour)))
+		}
+		atCutoff := save(cutoff)
+		young := save(cutoff.Add(time.Hour))
+
+		n, err := s.pruneDiagnoses(ctx, cutoff, 2) // batches of 2: several rounds
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := map[State]bool{StatePending: true, StateApproved: true, StateApplying: true, StateFailed: true}
+		if want := int64(len(loose) + len(allStates) - len(open)); n != want {
+			t.Errorf("PruneDiagnoses = %d, want %d", n, want)
+		}
+		kept := func(id int64) bool {
+			_, err := s.Diagnosis(ctx, id)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				t.Fatal(err)
+			}
+			return err == nil
+		}
+		for _, id := range loose {
+			if kept(id) {
+				t.Errorf("old diagnosis %d kept", id)
+			}
+		}
+		for _, id := range []int64{atCutoff, young} {
+			if !kept(id) {
+				t.Errorf("diagnosis %d, made at or after the cutoff, pruned", id)
+			}
+		}
+		for _, st := range allStates {
+			before := requests[st]
+			after, err := s.Request(ctx, before.ID)
+			if err != nil {
+				t.Fatalf("%s request after pruning: %v", st, err)
+			}
+			if kept(diagnosisOf[st]) != open[st] {
+				t.Errorf("the diagnosis of a %s request: kept %v, want %v", st, !open[st], open[st])
+			}
+			want := before
+			if !open[st] {
+				want.DiagnosisID = 0
+			}
+			if fmt.Sprint(after) != fmt.Sprint(want) {
+				t.Errorf("%s request after pruning:\n%+v\nwant\n%+v", st, after, want)
+			}
+			if recs, err := s.RequestAudit(ctx, before.ID); err != nil || len(recs) != 1+len(pathTo[st]) {
+				t.Errorf("%s request's audit after pruning: %d records, %v", st, len(recs), err)
+			}
+		}
+		// Settled, the open ones' diagnoses go too.
+		for st, path := range map[State][]State{
+			StatePending:  {StateExpired},
+			StateApproved: {StateApplying, StateApplied},
+			StateApplying: {StateApplied},
+			StateFailed:   {StateApplying, StateApplied},
+		} {
+			from := st
+			for _, to := range path {
+				if _, err := s.Transition(ctx, requests[st].ID, Transition{From: from, To: to, At: cutoff}); err != nil {
+					t.Fatalf("%s → %s: %v", from, to, err)
+				}
+				from = to
+			}
+		}
+		if n, err := s.PruneDiagnoses(ctx, cutoff); err != nil || n != int64(len(open)) {
+			t.Errorf("PruneDiagnoses after the open requests settled = %d, %v; want %d", n, err, len(open))
+		}
+		if n, err := s.PruneDiagnoses(ctx, cutoff); err != nil || n != 0 {
+			t.Errorf("PruneDiagnoses again = %d, %v; want 0", n, err)
+		}
+		if !kept(atCutoff) || !kept(young) {
+			t.Error("a diagnosis made at or after the cutoff was pruned")
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -107,7 +108,7 @@ func newApprovalEnv(t *testing.T, config ...func(*bot.Config)) *approvalEnv {
 func (e *approvalEnv) start() {
 	t := e.t
 	t.Helper()
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +542,7 @@ func TestApprovalRestartReconcilesE2E(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,5 +695,41 @@ func TestServeApprovals(t *testing.T) {
 	}
 	if n := len(g.GraphRequests(http.MethodPatch, policiesPath)); n == 0 {
 		t.Error("Approve sent no PATCH through serve")
+	}
+}
+
+// /ca-check scan through serve: the River queue over the SQLite store reads
+// every GDAP customer through the fake Graph and posts the digest, with a
+// Request approval button for the blocked customer, and the CSV.
+func TestServeScan(t *testing.T) {
+	g := newGraph(t)
+	fake, logs := startServe(t, g, nil)
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer wcancel()
+	if _, err := fake.SlashCommand(wctx, slack.SlashCommand{ChannelID: channel, UserID: engineer, Text: "scan"}); err != nil {
+		t.Fatal(err)
+	}
+	up, err := fake.WaitFor(wctx, "files.completeUploadExternal", func(slacktest.Call) bool { return true })
+	if err != nil {
+		t.Fatalf("no CSV: %v; logs:\n%s", err, logs)
+	}
+	if up.Arg("channel_id") != channel {
+		t.Errorf("CSV shared in %q", up.Arg("channel_id"))
+	}
+	var digest *slacktest.Call
+	for _, c := range fake.Calls("chat.postMessage") {
+		if _, ok := button(c, "scan_request_approval"); ok {
+			digest = &c
+		}
+	}
+	if digest == nil {
+		t.Fatalf("no digest with Request approval; posts: %v; logs:\n%s", fake.Calls("chat.postMessage"), logs)
+	}
+	if tenant, _ := button(*digest, "scan_request_approval"); tenant != exampleTenant {
+		t.Errorf("Request approval names %q, want the blocked customer %s", tenant, exampleTenant)
+	}
+	files := fake.Calls(slacktest.MethodFileUpload)
+	if len(files) != 1 || !strings.Contains(string(files[0].Body), exampleTenant) {
+		t.Errorf("CSV upload: %v", files)
 	}
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"io"
 	"net/netip"
 	"os"
@@ -19,12 +21,13 @@ type diagnoseFlags struct {
 	roles, errorFile, correlationID                        string
 	asJSON, markdown, guide, allTenants                    bool
 
-	// The customer tenant the error file names, if it does.
-	errorTenant string
+	// The customer tenant the error file names, if it does: by ID, or by
+	// domain or name.
+	errorTenant, errorTenantName string
 }
 
 func runDiagnose(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "diagnose", "(--policies PATH | --tenant TENANT) [flags]")
+	fs := newFlags(c, "diagnose", "(--policies PATH | --tenant TENANT) [flags]", "")
 	var f diagnoseFlags
 	fs.StringVar(&f.tenant, "tenant", "", "diagnose live: customer tenant ID, verified domain, or GDAP customer name (needs the CACHECK_ Graph settings)")
 	fs.StringVar(&f.policies, "policies", "", "offline: exported CA policies (a Graph list, an array, one policy, or a directory of such .json files)")
@@ -33,7 +36,7 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 	fs.StringVar(&f.crossTenant, "cross-tenant", "", "offline: the customer's cross-tenant access settings for the partner")
 	fs.StringVar(&f.partner, "partner-tenant", "", "the partner's tenant ID (default $CACHECK_PARTNER_TENANT_ID)")
 	fs.StringVar(&f.customer, "customer-tenant", "", "offline: the customer's tenant ID, for the guide (default: from the error file or the sign-ins)")
-	fs.StringVar(&f.app, "app", "", "app ID signed in to (default: the partner's usual apps, worst result reported)")
+	fs.StringVar(&f.app, "app", "", "app signed in to: its ID, name or resource URI (default: the error file's, else the partner's usual apps, worst result reported)")
 	fs.StringVar(&f.platform, "platform", "", "device platform (windows, macOS, iOS, android, linux)")
 	fs.StringVar(&f.client, "client", "", "client type: browser or mobileAppsAndDesktopClients (default: either)")
 	fs.StringVar(&f.ip, "ip", "", "the partner's IP address")
@@ -69,7 +72,7 @@ func runDiagnose(ctx context.Context, c *cli, args []string) error {
 		d, err = diagnoseLive(ctx, c, f.tenant, sc)
 	case f.policies != "":
 		var ev diagnose.Evidence
-		ev, sc, err = f.offlineEvidence(sc)
+		ev, sc, err = f.offlineEvidence(c, sc)
 		if err == nil {
 			d = diagnose.Evaluate(ev, sc)
 		}
@@ -121,7 +124,7 @@ func (f *diagnoseFlags) scenario(c *cli) (diagnose.Scenario, error) {
 		pasted.PartnerTenantID, pasted.AllTenantsFix = sc.PartnerTenantID, sc.AllTenantsFix
 		sc = pasted
 		e, _ := diagnose.PrimaryError(errs)
-		f.errorTenant = e.TenantID
+		f.errorTenant, f.errorTenantName = e.TenantID, e.TenantName
 	}
 	if f.app != "" {
 		id := strings.TrimSpace(f.app)
@@ -180,16 +183,32 @@ func (f *diagnoseFlags) scenario(c *cli) (diagnose.Scenario, error) {
 	return sc, nil
 }
 
-// offlineEvidence reads the exported files named by the flags.
-func (f *diagnoseFlags) offlineEvidence(sc diagnose.Scenario) (diagnose.Evidence, diagnose.Scenario, error) {
+// offlineEvidence reads the exported files named by the flags. A file of a
+// directory that cannot be read is named on stderr and in the evidence's
+// Missing (UnreadPolicies for policies), and the others are read.
+func (f *diagnoseFlags) offlineEvidence(c *cli, sc diagnose.Scenario) (diagnose.Evidence, diagnose.Scenario, error) {
 	var ev diagnose.Evidence
 	var err error
-	if ev.Policies, err = readExport(f.policies, diagnose.DecodePolicies); err != nil {
+	var skipped []string
+	skip := func(what string, files []string) {
+		for _, s := range files {
+			fmt.Fprintf(c.stderr, "ca-check: skipped %s\n", s)
+			if what != "" {
+				ev.Missing = append(ev.Missing, what+": "+s)
+			}
+		}
+	}
+	if ev.Policies, skipped, err = readExport(f.policies, diagnose.DecodePolicies); err != nil {
 		return ev, sc, err
 	}
+	skip("", skipped)
+	ev.UnreadPolicies = skipped
 	seen := make(map[string]bool, len(ev.Policies))
 	for _, p := range ev.Policies {
 		id := strings.ToLower(p.ID)
+		if diagnose.IsPlaceholder(id) {
+			continue // a template's: every policy made from it has it
+		}
 		if id != "" && seen[id] {
 			return ev, sc, diagnose.Errorf(diagnose.EINVALID, "%s: policy %s appears twice (the same export twice in one directory?)", f.policies, p.ID)
 		}
@@ -199,9 +218,10 @@ func (f *diagnoseFlags) offlineEvidence(sc diagnose.Scenario) (diagnose.Evidence
 		return ev, sc, diagnose.Errorf(diagnose.EINVALID, "--customer-tenant %q is not a tenant ID (a GUID)", f.customer)
 	}
 	if f.namedLocations != "" {
-		if ev.NamedLocations, err = readExport(f.namedLocations, diagnose.DecodeNamedLocations); err != nil {
+		if ev.NamedLocations, skipped, err = readExport(f.namedLocations, diagnose.DecodeNamedLocations); err != nil {
 			return ev, sc, err
 		}
+		skip("named locations", skipped)
 		if ev.NamedLocations == nil {
 			ev.NamedLocations = []diagnose.NamedLocation{}
 		}
@@ -209,18 +229,24 @@ func (f *diagnoseFlags) offlineEvidence(sc diagnose.Scenario) (diagnose.Evidence
 		ev.Missing = append(ev.Missing, "named locations: not given (--named-locations); conditions on them are unknown")
 	}
 	if f.signIns != "" {
-		if ev.SignIns, err = readExport(f.signIns, diagnose.DecodeSignIns); err != nil {
+		if ev.SignIns, skipped, err = readExport(f.signIns, diagnose.DecodeSignIns); err != nil {
 			return ev, sc, err
 		}
+		skip("sign-in log", skipped)
 	}
 	if id := f.customerTenant(ev.SignIns); id != "" {
 		ev.Tenant = &diagnose.Tenant{ID: id}
+	} else if f.errorTenantName != "" {
+		// Named but not by ID: the guide shows the name and keeps the
+		// ID's placeholder.
+		ev.Tenant = &diagnose.Tenant{DisplayName: f.errorTenantName}
 	}
 	if f.crossTenant != "" {
-		settings, err := readExport(f.crossTenant, diagnose.DecodeCrossTenant)
+		settings, skipped, err := readExport(f.crossTenant, diagnose.DecodeCrossTenant)
 		if err != nil {
 			return ev, sc, err
 		}
+		skip("cross-tenant settings", skipped)
 		for i := range settings {
 			if settings[i].TenantID == "" || strings.EqualFold(settings[i].TenantID, sc.PartnerTenantID) {
 				sc.CrossTenant = &settings[i]
@@ -252,52 +278,76 @@ func (f *diagnoseFlags) customerTenant(signIns []diagnose.SignIn) string {
 }
 
 // readExport decodes a file, or every .json file of a directory, naming the
-// file in any error.
-func readExport[T any](path string, decode func([]byte) ([]T, error)) ([]T, error) {
+// file in any error. In a directory, a file that cannot be read does not
+// sink the others: it is left out and named in skipped ("file: why"); a
+// directory of which no file can be read is an error.
+func readExport[T any](path string, decode func([]byte) ([]T, error)) (items []T, skipped []string, err error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", path, unwrapPath(err))
+		return nil, nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", path, unwrapPath(err))
 	}
-	files := []string{path}
-	if info.IsDir() {
-		if files, err = filepath.Glob(filepath.Join(path, "*.json")); err != nil {
-			return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", path, err)
-		}
-		if len(files) == 0 {
-			return nil, diagnose.Errorf(diagnose.EINVALID, "%s: a directory with no .json file in it", path)
-		}
+	if !info.IsDir() {
+		items, err := readExportFile(path, decode)
+		return items, nil, err
 	}
-	var out []T
+	files, err := filepath.Glob(filepath.Join(path, "*.json"))
+	if err != nil {
+		return nil, nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", path, err)
+	}
+	if len(files) == 0 {
+		return nil, nil, diagnose.Errorf(diagnose.EINVALID, "%s: a directory with no .json file in it", path)
+	}
+	var first error
 	for _, name := range files {
-		fi, err := os.Stat(name)
+		got, err := readExportFile(name, decode)
 		if err != nil {
-			return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", name, unwrapPath(err))
+			skipped = append(skipped, diagnose.ErrorMessage(err))
+			first = cmp.Or(first, err)
+			continue
 		}
-		if fi.Size() > diagnose.MaxExportSize {
-			return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %d bytes, more than an export can be (%d)", name, fi.Size(), diagnose.MaxExportSize)
-		}
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", name, unwrapPath(err))
-		}
-		items, err := decode(data)
-		if err != nil {
-			return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %s", name, diagnose.ErrorMessage(err))
-		}
-		out = append(out, items...)
+		items = append(items, got...)
 	}
-	return out, nil
+	if len(skipped) == len(files) {
+		if len(files) == 1 {
+			return nil, nil, first
+		}
+		return nil, nil, diagnose.Errorf(diagnose.EINVALID, "%s: none of its %d .json files could be read; the first: %s", path, len(files), diagnose.ErrorMessage(first))
+	}
+	return items, skipped, nil
+}
+
+// readExportFile decodes one exported file, naming it in any error.
+func readExportFile[T any](name string, decode func([]byte) ([]T, error)) ([]T, error) {
+	fi, err := os.Stat(name)
+	if err != nil {
+		return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", name, unwrapPath(err))
+	}
+	if fi.Size() > diagnose.MaxExportSize {
+		return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %d bytes, more than an export can be (%d)", name, fi.Size(), diagnose.MaxExportSize)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %w", name, unwrapPath(err))
+	}
+	items, err := decode(data)
+	if err != nil {
+		return nil, diagnose.Errorf(diagnose.EINVALID, "%s: %s", name, diagnose.ErrorMessage(err))
+	}
+	return items, nil
 }
 
 // diagnoseLive reads the evidence from the customer tenant through Graph.
 func diagnoseLive(ctx context.Context, c *cli, tenant string, sc diagnose.Scenario) (*diagnose.Diagnosis, error) {
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	graph, err := c.graph(gc)
 	if err != nil {
 		return nil, err
+	}
+	if !graphclient.IsGUID(tenant) {
+		c.say("resolving the tenant %q", strings.TrimSpace(tenant))
 	}
 	return graph.Diagnose(ctx, tenant, sc)
 }

@@ -4,28 +4,26 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
-
+	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/diagnose"
 )
 
 // runHealthcheck is the container health check: the image has no shell or
 // curl, so the binary checks itself.
 func runHealthcheck(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "healthcheck", "[--addr HOST:PORT]")
+	fs := newFlags(c, "healthcheck", "[--addr HOST:PORT]", "")
 	addr := fs.String("addr", "", "address of the health endpoint (default $CACHECK_HEALTH_ADDR, or :8081)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *addr == "" {
-		var bc struct {
-			HealthAddr string `envconfig:"HEALTH_ADDR" default:":8081"`
-		}
-		if err := envconfig.Process(envPrefix, &bc); err != nil {
-			return diagnose.Errorf(diagnose.EINVALID, "%s", envError(err))
-		}
+		// The address as serve reads it, default included; the other
+		// variables are serve's to check.
+		var bc bot.Config
+		readEnv(&bc, os.Getenv)
 		*addr = bc.HealthAddr
 	}
 	host, port, err := net.SplitHostPort(*addr)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -71,10 +72,37 @@ func newGraph(t *testing.T) *graphtest.Server {
 	return g
 }
 
+// testVersion is the version live tests give the binary: a test binary has
+// no VCS information of its own.
+var testVersion = buildVersion{Version: "v0.9.0", Commit: "0123456789abcdef0123456789abcdef01234567", Time: "2026-12-01T10:00:00Z", Go: "go1.26"}
+
 func liveCLI(g *graphtest.Server) (*cli, *bytes.Buffer, *syncBuffer) {
 	var out bytes.Buffer
 	errb := &syncBuffer{}
-	return &cli{stdin: strings.NewReader(""), stdout: &out, stderr: errb, graphTransport: g.Client().Transport}, &out, errb
+	return &cli{stdin: strings.NewReader(""), stdout: &out, stderr: errb, graphTransport: g.Client().Transport, version: testVersion}, &out, errb
+}
+
+// checkUserAgent fails unless every request g saw, to Entra ID and to
+// Graph, says it came from this ca-check first.
+func checkUserAgent(t *testing.T, g *graphtest.Server) {
+	t.Helper()
+	want := testVersion.UserAgent() + " "
+	reqs := g.Requests()
+	if len(reqs) == 0 {
+		t.Fatal("no request reached the fake Graph")
+	}
+	entra := 0
+	for _, r := range reqs {
+		if !strings.HasPrefix(r.Path, "/v1.0/") {
+			entra++
+		}
+		if ua := r.Header.Get("User-Agent"); !strings.HasPrefix(ua, want) {
+			t.Errorf("%s %s: User-Agent %q, want it to start with %q", r.Method, r.Path, ua, want)
+		}
+	}
+	if entra == 0 {
+		t.Error("no token request was seen: the check covers Graph alone")
+	}
 }
 
 // diagnose --tenant reads the tenant through Graph and prints the same JSON
@@ -113,6 +141,112 @@ func TestDiagnoseLive(t *testing.T) {
 	}
 	if strings.Contains(errb.String(), clientSecret) {
 		t.Error("stderr shows the client secret")
+	}
+	checkUserAgent(t, g)
+	// stderr is no terminal here: nothing said about the steps.
+	if errb.String() != "" {
+		t.Errorf("stderr %q, want nothing", errb)
+	}
+}
+
+// At a terminal, a live command says each step once on stderr: the token,
+// the reads, What If; stdout holds the result alone.
+func TestLiveProgress(t *testing.T) {
+	g := newGraph(t)
+	c, out, errb := liveCLI(g)
+	c.progress = c.stderr
+	if status := run(t.Context(), []string{"diagnose", "--tenant", "Contoso Ltd", "--json"}, c); status != 0 {
+		t.Fatalf("status %d: %s", status, errb)
+	}
+	t.Log(errb)
+	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
+	for _, w := range []string{
+		`ca-check: resolving the tenant "Contoso Ltd"…`,
+		"ca-check: getting a token for tenant " + examplePartner + " from 127.0.0.1:",
+		"ca-check: reading the partner's GDAP relationships…",
+		"ca-check: getting a token for tenant " + exampleTenant,
+		"ca-check: reading the Conditional Access policies…",
+		"ca-check: reading the named locations…",
+		"ca-check: reading the sign-in log…",
+		"ca-check: reading the cross-tenant access settings…",
+		"ca-check: asking Microsoft's What If evaluation…",
+	} {
+		n := 0
+		for _, l := range lines {
+			if strings.HasPrefix(l, w) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d lines start with %q, want 1:\n%s", n, w, errb)
+		}
+	}
+	if !json.Valid(out.Bytes()) {
+		t.Errorf("stdout is not the JSON alone:\n%s", out)
+	}
+}
+
+// The pipe case, as the process sets it up: stderr is a pipe, so a live
+// command says nothing but errors there.
+func TestLiveQuietInPipe(t *testing.T) {
+	g := newGraph(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if isTerminal(w) {
+		t.Fatal("a pipe is taken for a terminal")
+	}
+	var out bytes.Buffer
+	c := newCLI(strings.NewReader(""), &out, w)
+	c.graphTransport = g.Client().Transport
+	status := run(t.Context(), []string{"diagnose", "--tenant", "contoso.example", "--json"}, c)
+	w.Close()
+	said, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 0 || len(said) != 0 {
+		t.Errorf("status %d, stderr %q: want 0 and nothing", status, said)
+	}
+	if !json.Valid(out.Bytes()) {
+		t.Errorf("stdout is not the JSON:\n%s", out.String())
+	}
+	// What counts as a terminal: a character device, not a file.
+	f, err := os.Create(t.TempDir() + "/err.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Error("a regular file is taken for a terminal")
+	}
+	if dev, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0); err == nil {
+		defer dev.Close()
+		if !isTerminal(dev) {
+			t.Error("a character device is not taken for a terminal")
+		}
+	}
+}
+
+// A network failure is one sentence on stderr: the host, what was being
+// done, and what to check.
+func TestLiveNetworkFailure(t *testing.T) {
+	g := newGraph(t)
+	t.Setenv("CACHECK_AUTHORITY_HOST", "https://127.0.0.1:1/")
+	t.Setenv("CACHECK_GRAPH_MAX_RETRIES", "0")
+	c, _, errb := liveCLI(g)
+	status := run(t.Context(), []string{"tenants"}, c)
+	msg := strings.TrimSpace(errb.String())
+	t.Log(msg)
+	if status != 1 || strings.Contains(msg, "\n") {
+		t.Fatalf("status %d, want 1 and one line:\n%s", status, msg)
+	}
+	for _, w := range []string{"could not reach Entra ID at 127.0.0.1:1 to read", "connection refused; check that 127.0.0.1:1 is the right address", "CACHECK_AUTHORITY_HOST"} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%q does not say %q", msg, w)
+		}
 	}
 }
 
@@ -265,6 +399,17 @@ func TestServeEndToEnd(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(fake.Calls("chat.postMessage")); n != 3 {
 		t.Errorf("%d messages posted, want 3 (the command's, the link's and the paste's)", n)
+	}
+
+	// Slack, Graph and the logs know which ca-check this is.
+	for _, c := range fake.Calls() {
+		if ua := c.Header.Get("User-Agent"); ua != testVersion.UserAgent() {
+			t.Errorf("Slack's %s: User-Agent %q, want %q", c.Method, ua, testVersion.UserAgent())
+		}
+	}
+	checkUserAgent(t, g)
+	if !strings.Contains(logs.String(), `"msg":"ca-check","version":"v0.9.0","commit":"`+testVersion.Commit+`","commit_time":"2026-12-01T10:00:00Z"`) {
+		t.Errorf("no start-up line with the version in the logs:\n%s", logs)
 	}
 }
 

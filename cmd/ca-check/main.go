@@ -9,6 +9,7 @@
 //	ca-check diagnose …                  evaluate policies, offline or live
 //	ca-check tenants                     list GDAP customers
 //	ca-check scan [--json|--csv] …       check every GDAP customer
+//	ca-check version                     the version, commit and commit time
 //	ca-check help [env|COMMAND]          this help, or the environment variables
 package main
 
@@ -21,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/cacheck/ca-check/diagnose"
@@ -29,7 +31,24 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], &cli{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
+	os.Exit(run(ctx, os.Args[1:], newCLI(os.Stdin, os.Stdout, os.Stderr)))
+}
+
+// newCLI is the cli of a process: what live commands are doing goes to
+// stderr when a person watches it, never into a pipe or a log file.
+func newCLI(stdin io.Reader, stdout io.Writer, stderr *os.File) *cli {
+	c := &cli{stdin: stdin, stdout: stdout, stderr: stderr, version: readVersion()}
+	if isTerminal(stderr) {
+		c.progress = stderr
+	}
+	return c
+}
+
+// isTerminal reports whether f is a character device: a terminal (or
+// /dev/null, where what is written is lost anyway), not a pipe or a file.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // cli is what a command may touch of the outside world, so tests can run
@@ -40,6 +59,19 @@ type cli struct {
 	// graphTransport, when set, carries every request to Graph and Entra
 	// ID: tests point it at a fake's TLS certificate.
 	graphTransport http.RoundTripper
+	// progress, when set, is told what a live command is doing, a line
+	// per step (stderr at a terminal).
+	progress io.Writer
+	// version is the binary's; zero means read it from the build info.
+	version buildVersion
+}
+
+// buildVersion is the binary's version, as c.version or the build info.
+func (c *cli) buildVersion() buildVersion {
+	if c.version.Version == "" {
+		return readVersion()
+	}
+	return c.version
 }
 
 type command struct {
@@ -55,6 +87,7 @@ func commands() []command {
 		{"tenants", "list the partner's GDAP customers with relationship status and end date", runTenants},
 		{"scan", "check every GDAP customer for policies that block the partner, with a summary", runScan},
 		{"healthcheck", "exit 0 when the local bot answers /healthz (for container health checks)", runHealthcheck},
+		{"version", "print the version, the commit and its time", runVersion},
 		{"help", "show help for a command, or 'help env' for the environment variables", runHelp},
 	}
 }
@@ -118,19 +151,32 @@ func runHelp(ctx context.Context, c *cli, args []string) error {
 	}
 	for _, cmd := range commands() {
 		if cmd.name == args[0] && cmd.name != "help" {
-			return cmd.run(ctx, &cli{stdin: c.stdin, stdout: c.stdout, stderr: c.stdout, graphTransport: c.graphTransport}, []string{"--help"})
+			help := *c
+			help.stderr = c.stdout
+			return cmd.run(ctx, &help, []string{"--help"})
 		}
 	}
 	return diagnose.Errorf(diagnose.EINVALID, "no help for %q: run 'ca-check help' for the commands", args[0])
 }
 
 // newFlags returns a flag set that reports to c.stderr and never exits.
-func newFlags(c *cli, name, synopsis string) *flag.FlagSet {
+// Its usage says about (when not empty) after the synopsis, then lists the
+// flags, if the command has any.
+func newFlags(c *cli, name, synopsis, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: ca-check %s %s\n\nFlags:\n", name, synopsis)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintln(w, strings.TrimSpace("Usage: ca-check "+name+" "+synopsis))
+		if about != "" {
+			fmt.Fprint(w, "\n"+about)
+		}
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(w, "\nFlags:")
+			fs.PrintDefaults()
+		}
 	}
 	return fs
 }

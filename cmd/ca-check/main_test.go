@@ -297,9 +297,10 @@ func TestServeMissingConfig(t *testing.T) {
 	for _, k := range []string{"CACHECK_SLACK_BOT_TOKEN", "CACHECK_SLACK_APP_TOKEN", "CACHECK_PARTNER_TENANT_ID", "CACHECK_CLIENT_ID", "CACHECK_CLIENT_SECRET"} {
 		t.Setenv(k, "")
 	}
+	// A value of the wrong type is one more problem in the same message.
 	t.Setenv("CACHECK_WORKERS", "many")
 	r := cmd(t, "", "serve")
-	if r.status != 2 || !strings.Contains(r.stderr, "CACHECK_WORKERS is not a valid int") {
+	if r.status != 2 || !strings.Contains(r.stderr, `CACHECK_WORKERS is "many", not a whole number`) || !strings.Contains(r.stderr, "CACHECK_SLACK_BOT_TOKEN is not set") {
 		t.Errorf("status %d, stderr %q", r.status, r.stderr)
 	}
 	os.Unsetenv("CACHECK_WORKERS") // t.Setenv restores it
@@ -383,5 +384,86 @@ func TestRolesAndAppsByName(t *testing.T) {
 	}
 	if strings.Join(sc.Apps, ",") != "00000002-0000-0ff1-ce00-000000000000" {
 		t.Errorf("apps %q, want Exchange Online's ID", sc.Apps)
+	}
+}
+
+// A folder of exports where a file cannot be read: the file is named with
+// why on stderr and in missing, the rest is evaluated, and the answer is
+// never not_blocked while something was skipped.
+func TestDiagnoseFolderWithUnreadableFile(t *testing.T) {
+	const baseline = "../../diagnose/testdata/export/baseline"
+	r := cmd(t, "", "diagnose", "--partner-tenant", examplePartner, "--policies", baseline, "--json")
+	if r.status != 0 {
+		t.Fatalf("status %d: %s", r.status, r.stderr)
+	}
+	broken := filepath.Join(baseline, "CA102-Require-MFA-for-all-users.json")
+	if !strings.Contains(r.stderr, "ca-check: skipped "+broken+": a placeholder, <ExclusionGroup>, at line 8") {
+		t.Errorf("stderr does not name the unreadable file and why: %q", r.stderr)
+	}
+	var out struct {
+		Verdict        string   `json:"verdict"`
+		Missing        []string `json:"missing"`
+		UnreadPolicies []string `json:"unreadPolicies"`
+		Policies       []struct {
+			DisplayName string `json:"displayName"`
+		} `json:"policies"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Policies) != 2 {
+		t.Errorf("%d policies evaluated, want the 2 readable ones", len(out.Policies))
+	}
+	if len(out.UnreadPolicies) != 1 || !strings.Contains(strings.Join(out.Missing, "\n"), broken) {
+		t.Errorf("missing %q, unreadPolicies %q: want the unreadable file named", out.Missing, out.UnreadPolicies)
+	}
+
+	// What was read blocks nothing: still not an all-clear.
+	dir := t.TempDir()
+	mfa := `{"id":"7e1a3c5b-0000-4000-8000-000000000001","displayName":"Require MFA","state":"enabled","conditions":{"users":{"includeUsers":["All"]},"applications":{"includeApplications":["All"]}},"grantControls":{"operator":"OR","builtInControls":["mfa"]}}`
+	for name, content := range map[string]string{"mfa.json": mfa, "cut.json": `{"id":"x","displayName":"Block`} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r = cmd(t, "", "diagnose", "--partner-tenant", examplePartner, "--policies", dir)
+	if r.status != 0 {
+		t.Fatalf("status %d: %s", r.status, r.stderr)
+	}
+	if !strings.HasPrefix(r.stdout, "Possibly blocked: no policy read blocks service provider users of "+examplePartner+"; 1 policy export could not be read") ||
+		!strings.Contains(r.stdout, "cut.json: truncated JSON") || !strings.Contains(r.stderr, "skipped "+filepath.Join(dir, "cut.json")) {
+		t.Errorf("status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.stdout, r.stderr)
+	}
+
+	// Nothing readable at all is bad input.
+	if err := os.Remove(filepath.Join(dir, "mfa.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "binary.json"), []byte{0, 1, 2, 0xff}, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = cmd(t, "", "diagnose", "--partner-tenant", examplePartner, "--policies", dir)
+	if r.status != 2 || !strings.Contains(r.stderr, "none of its 2 .json files could be read") {
+		t.Errorf("no file readable: status %d, stderr %q", r.status, r.stderr)
+	}
+}
+
+// The README's export commands, tried against the shipped example: the
+// example tenant as Get-MgIdentityConditionalAccessPolicy,
+// Get-MgIdentityConditionalAccessNamedLocation, Get-MgAuditLogSignIn and
+// Get-MgPolicyCrossTenantAccessPolicyPartner write it (| ConvertTo-Json
+// -Depth 10) gives the diagnosis of its Graph export, byte for byte.
+func TestExportFormsOfTheExample(t *testing.T) {
+	graph := cmd(t, "", exampleArgs("--json")...)
+	const ps = "../../diagnose/testdata/tenant-powershell"
+	r := cmd(t, "", "diagnose", "--partner-tenant", examplePartner,
+		"--policies", ps+"/policies.json", "--named-locations", ps+"/named-locations.json",
+		"--sign-ins", ps+"/sign-ins.json", "--cross-tenant", ps+"/cross-tenant.json",
+		"--error-file", exampleDir+"/error.txt", "--json")
+	if r.status != 0 || graph.status != 0 {
+		t.Fatalf("status %d (%s), %d (%s)", r.status, r.stderr, graph.status, graph.stderr)
+	}
+	if r.stdout != graph.stdout {
+		t.Errorf("the PowerShell export diagnoses differently from the Graph export:\n%s", r.stdout)
 	}
 }

@@ -30,15 +30,8 @@ func newGraphMetrics(reg prometheus.Registerer) *graphMetrics {
 	return m
 }
 
-// wrap returns a transport that counts what passes through next (nil:
-// http.DefaultTransport).
+// wrap returns a transport that counts what passes through next.
 func (m *graphMetrics) wrap(next http.RoundTripper) http.RoundTripper {
-	if next == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		// A diagnosis sends about seven requests at once.
-		t.MaxIdleConnsPerHost = 16
-		next = t
-	}
 	return roundTripFunc(func(req *http.Request) (*http.Response, error) {
 		endpoint := "graph"
 		if p := req.URL.Path; strings.Contains(p, "/oauth2/") || strings.Contains(p, "/.well-known/") || strings.Contains(p, "/discovery/") {

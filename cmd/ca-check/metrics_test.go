@@ -18,7 +18,7 @@ func TestGraphMetrics(t *testing.T) {
 	defer srv.Close()
 	reg := prometheus.NewRegistry()
 	m := newGraphMetrics(reg)
-	hc := &http.Client{Transport: m.wrap(nil)}
+	hc := &http.Client{Transport: m.wrap(http.DefaultTransport)}
 	for _, path := range []string{"/v1.0/identity/conditionalAccess/policies", "/v1.0/identity/conditionalAccess/policies", "/v1.0/identity/conditionalAccess/namedLocations", "/tenant/oauth2/v2.0/token"} {
 		resp, err := hc.Get(srv.URL + path)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 const maxPaste = 32 << 20
 
 func runParse(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "parse", "[--json] [FILE|-]")
+	fs := newFlags(c, "parse", "[--json] [FILE|-]", "")
 	asJSON := fs.Bool("json", false, "print JSON: {\"errors\":[…]}")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -25,7 +25,7 @@ const maxConcurrency = 256
 // River would add a database, its migrations and its polling to a
 // one-shot command for nothing.
 func runScan(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "scan", "[--json|--csv] [--concurrency N] [--tenants LIST] [--sign-ins]")
+	fs := newFlags(c, "scan", "[--json|--csv] [--concurrency N] [--tenants LIST] [--sign-ins]", "")
 	asJSON := fs.Bool("json", false, "print the JSON report (a stable contract, see README.md)")
 	asCSV := fs.Bool("csv", false, "print CSV, one row per customer")
 	concurrency := fs.Int("concurrency", 8, fmt.Sprintf("customers with Graph requests in flight at once (1 to %d)", maxConcurrency))
@@ -53,7 +53,7 @@ func runScan(ctx context.Context, c *cli, args []string) error {
 			return diagnose.Errorf(diagnose.EINVALID, "--tenants %q names no tenant", *tenants)
 		}
 	}
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -65,8 +65,8 @@ func runScan(ctx context.Context, c *cli, args []string) error {
 	s := &scan.Scanner{Graph: graph, Limiter: lim, Attempts: scan.DefaultAttempts}
 	opts := scan.Options{Tenants: only, SignIns: *signIns}
 	var bar *progressBar
-	if isTerminal(c.stderr) {
-		bar = &progressBar{w: c.stderr, start: time.Now()}
+	if c.progress != nil { // a person watches stderr
+		bar = &progressBar{w: c.progress, start: time.Now()}
 		opts.Progress = bar.update
 	}
 	rep, err := s.Run(ctx, opts)
@@ -118,16 +118,6 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// isTerminal reports whether w is a terminal (a character device).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // progressBar redraws one line on a terminal as tenants finish.

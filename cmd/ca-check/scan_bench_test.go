@@ -60,7 +60,7 @@ func BenchmarkScanFleet(b *testing.B) {
 				g.SetLatency(latency)
 				g.SetPolicyReadLimit(1, time.Second)
 				g.SetThrottle(0.05, "")
-				gc, err := loadGraphConfig()
+				gc, err := loadGraphConfig(os.Getenv)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -92,7 +92,7 @@ func TestScanQueue(t *testing.T) {
 			g.SetLatency(20 * time.Millisecond)
 			g.SetPolicyReadLimit(1, time.Second)
 			g.SetThrottle(0.05, "")
-			gc, err := loadGraphConfig()
+			gc, err := loadGraphConfig(os.Getenv)
 			if err != nil {
 				t.Fatal(err)
 			}

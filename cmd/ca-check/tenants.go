@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func runTenants(ctx context.Context, c *cli, args []string) error {
-	fs := newFlags(c, "tenants", "[--json]")
+	fs := newFlags(c, "tenants", "[--json]", "")
 	asJSON := fs.Bool("json", false, "print JSON: {\"customers\":[…]}")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -18,7 +19,7 @@ func runTenants(ctx context.Context, c *cli, args []string) error {
 	if fs.NArg() > 0 {
 		return diagnose.Errorf(diagnose.EINVALID, "tenants takes no arguments")
 	}
-	gc, err := loadGraphConfig()
+	gc, err := loadGraphConfig(os.Getenv)
 	if err != nil {
 		return err
 	}

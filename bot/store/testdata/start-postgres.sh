@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # start-postgres.sh starts a throwaway PostgreSQL server for the bot/store tests and
-# prints its DSN on stdout; everything else goes to stderr. CI runs:
+# prints its DSN on stdout; everything else goes to stderr:
 #
 #	export CACHECK_TEST_POSTGRES_DSN="$(bot/store/testdata/start-postgres.sh)"
+#
+# with-postgres.sh, which README.md and CI use, runs it in a directory of its own
+# and stops the server when the tests end.
 #
 # It installs Debian's postgresql package when no server binaries are present (as
 # root), then runs a cluster of its own as the postgres user (initdb refuses root) on
