@@ -1,10 +1,10 @@
 package scan
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -18,8 +18,9 @@ import (
 // means its default, which is Graph's documented limit.
 type Limits struct {
 	// Concurrency is how many tenants may have a Graph request in flight
-	// at once (default 8). A tenant waiting for its limits, its backoff or
-	// the SDK's retry delay holds no slot.
+	// (sent, not yet answered) at once (default 8). A tenant waiting for
+	// its limits, its backoff or the SDK's retry delay holds no slot, and
+	// a freed slot goes to the tenant that started first.
 	Concurrency int
 	// PolicyReads Conditional Access reads per tenant in any PolicyWindow
 	// (default 1 per 1.1 s: Graph allows about one a second per tenant,
@@ -34,8 +35,8 @@ type Limits struct {
 	AllSignInReads int
 	SignInWindow   time.Duration
 	// Backoff is the first per-tenant pause after a 429 without
-	// Retry-After (default 1 s); it doubles with each 429 in a row, up to
-	// a minute, with jitter in its upper half.
+	// Retry-After (default 500 ms); it doubles with each 429 in a row, up
+	// to a minute, with jitter in its upper half.
 	Backoff time.Duration
 }
 
@@ -56,7 +57,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.SignInReads, 5)
 	def(&l.AllSignInReads, 122)
 	defDur(&l.SignInWindow, 10*time.Second)
-	defDur(&l.Backoff, time.Second)
+	defDur(&l.Backoff, 500*time.Millisecond)
 	return l
 }
 
@@ -70,7 +71,7 @@ const maxBackoff = time.Minute
 // scans at once share the limits as Graph does.
 type Limiter struct {
 	lim   Limits
-	slots chan struct{}
+	slots *slots
 	now   func() time.Time
 
 	mu        sync.Mutex
@@ -89,8 +90,17 @@ type tenantLimits struct {
 // NewLimiter returns a Limiter for lim (zero fields take their defaults).
 func NewLimiter(lim Limits) *Limiter {
 	lim = lim.withDefaults()
-	return &Limiter{lim: lim, slots: make(chan struct{}, lim.Concurrency), now: time.Now,
+	return &Limiter{lim: lim, slots: &slots{free: lim.Concurrency}, now: time.Now,
 		tenants: map[string]*tenantLimits{}, allSignIn: window{n: lim.AllSignInReads, per: lim.SignInWindow}}
+}
+
+// SlotTime is the time the slots have been held so far, summed over them:
+// the time tenants had requests in flight. Over the concurrency it is the
+// least wall time those requests could have taken.
+func (l *Limiter) SlotTime() time.Duration {
+	l.slots.mu.Lock()
+	defer l.slots.mu.Unlock()
+	return l.slots.busy
 }
 
 // Limits returns the limits in force, defaults filled in.
@@ -295,12 +305,9 @@ func (lt *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		lt.l.observe(held, res)
 	}
 	if r != nil {
-		if err != nil || res.Body == nil {
-			r.leave()
-		} else {
-			// The request is in flight until its body is read.
-			res.Body = &leaveOnClose{ReadCloser: res.Body, r: r}
-		}
+		// Graph has answered: the slot is free for another tenant while
+		// this one reads its (small) answer.
+		r.leave()
 	}
 	return res, err
 }
@@ -311,25 +318,15 @@ func closeBody(req *http.Request) {
 	}
 }
 
-type leaveOnClose struct {
-	io.ReadCloser
-	r    *run
-	once sync.Once
-}
-
-func (b *leaveOnClose) Close() error {
-	err := b.ReadCloser.Close()
-	b.once.Do(b.r.leave)
-	return err
-}
-
 // run is one tenant's attempt: it holds a slot of the Limiter while at
 // least one of its requests is in flight.
 type run struct {
 	tenant   string // lower case; "" when not known
-	slots    chan struct{}
+	seq      uint64 // order of Attach: older runs get free slots first
+	slots    *slots
 	mu       sync.Mutex
 	inflight int
+	since    time.Time // when the slot was taken
 }
 
 type runKey struct{}
@@ -338,18 +335,17 @@ type runKey struct{}
 // ID): the requests sent with it share one slot, and a 429 to any of them
 // holds back tenant's.
 func (l *Limiter) Attach(ctx context.Context, tenant string) context.Context {
-	return context.WithValue(ctx, runKey{}, &run{tenant: strings.ToLower(tenant), slots: l.slots})
+	return context.WithValue(ctx, runKey{}, &run{tenant: strings.ToLower(tenant), seq: l.slots.next(), slots: l.slots})
 }
 
 func (r *run) enter(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.inflight == 0 {
-		select {
-		case r.slots <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := r.slots.acquire(ctx, r.seq); err != nil {
+			return err
 		}
+		r.since = time.Now()
 	}
 	r.inflight++
 	return nil
@@ -360,8 +356,76 @@ func (r *run) leave() {
 	defer r.mu.Unlock()
 	r.inflight--
 	if r.inflight == 0 {
-		<-r.slots
+		r.slots.release(time.Since(r.since))
 	}
+}
+
+// slots is a counting semaphore that grants a freed slot to the oldest
+// run waiting: a tenant under way finishes before new ones start, so that
+// few are in progress at once and the last ones are not kept waiting.
+type slots struct {
+	mu      sync.Mutex
+	free    int
+	seq     uint64
+	waiting []*slotWaiter // ordered by seq
+	busy    time.Duration // slot time used, summed over the slots
+}
+
+type slotWaiter struct {
+	seq     uint64
+	granted chan struct{}
+}
+
+func (s *slots) next() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	return s.seq
+}
+
+func (s *slots) acquire(ctx context.Context, seq uint64) error {
+	s.mu.Lock()
+	if s.free > 0 && len(s.waiting) == 0 {
+		s.free--
+		s.mu.Unlock()
+		return nil
+	}
+	w := &slotWaiter{seq: seq, granted: make(chan struct{})}
+	i, _ := slices.BinarySearchFunc(s.waiting, seq, func(w *slotWaiter, seq uint64) int { return cmp.Compare(w.seq, seq) })
+	s.waiting = slices.Insert(s.waiting, i, w)
+	s.mu.Unlock()
+	select {
+	case <-w.granted:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if i := slices.Index(s.waiting, w); i >= 0 {
+			s.waiting = slices.Delete(s.waiting, i, i+1)
+			return ctx.Err()
+		}
+		// Granted meanwhile: pass it on.
+		s.releaseLocked()
+		return ctx.Err()
+	}
+}
+
+// release frees a slot held for d.
+func (s *slots) release(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.busy += d
+	s.releaseLocked()
+}
+
+func (s *slots) releaseLocked() {
+	if len(s.waiting) == 0 {
+		s.free++
+		return
+	}
+	w := s.waiting[0]
+	s.waiting = s.waiting[1:]
+	close(w.granted)
 }
 
 // bearerTenant reads the tid claim of a bearer token, lower case, or "".

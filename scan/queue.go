@@ -89,7 +89,7 @@ type QueueConfig struct {
 	Store    Store
 	Notifier Notifier
 	// Workers is how many tenant jobs this replica runs at once (default
-	// 4 × the Scanner's Limiter concurrency, or 8).
+	// 2 × the Scanner's Limiter concurrency, or 8).
 	Workers int
 	// Schedule, when set, starts a full scan on it, from one replica (the
 	// River leader), with its digest to Channel.
@@ -225,7 +225,7 @@ func newQueue[TTx any](d riverdriver.Driver[TTx], cfg QueueConfig) (*Queue, erro
 	if workers <= 0 {
 		workers = 8
 		if cfg.Scanner != nil && cfg.Scanner.Limiter != nil {
-			workers = 4 * cfg.Scanner.Limiter.Limits().Concurrency
+			workers = 2 * cfg.Scanner.Limiter.Limits().Concurrency
 		}
 	}
 	jobTimeout := cfg.JobTimeout

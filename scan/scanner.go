@@ -294,7 +294,7 @@ type Options struct {
 	// SignIns reads each tenant's sign-in log to confirm blocks.
 	SignIns bool
 	// Workers is how many tenants are in progress at once (default
-	// 4 × the Limiter's concurrency, or 8): more than the slots, so that
+	// 2 × the Limiter's concurrency, or 8): more than the slots, so that
 	// tenants waiting for their limits leave the slots to others.
 	Workers int
 	// Progress, when set, is called after each tenant with the count done
@@ -320,7 +320,7 @@ func (s *Scanner) Run(ctx context.Context, o Options) (*Report, error) {
 	if workers <= 0 {
 		workers = 8
 		if s.Limiter != nil {
-			workers = 4 * s.Limiter.Limits().Concurrency
+			workers = 2 * s.Limiter.Limits().Concurrency
 		}
 	}
 	results := make([]TenantResult, len(targets))
