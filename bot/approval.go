@@ -3,12 +3,8 @@ package bot
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 )
 
@@ -69,98 +65,6 @@ const auditActor = "ca-check"
 // reconciling what another is still applying.
 const staleAfter = 5 * time.Minute
 
-// Policy outcomes in a request's result.
-const (
-	outPending      = "pending"       // not tried yet
-	outApplied      = "applied"       // written and read back
-	outUnchanged    = "unchanged"     // nothing had to be written
-	outChanged      = "changed"       // changed since the plan: not written, re-planned
-	outFailed       = "failed"        // the write failed; Retry tries it again
-	outReverted     = "reverted"      // the bot's write was undone
-	outRevertFailed = "revert_failed" // the undo was refused or failed
-)
-
-// outcome is what happened to one policy of a request; a request's Result
-// is the JSON of its outcomes, in the order of its plans.
-type outcome struct {
-	PolicyID    string           `json:"policyId"`
-	DisplayName string           `json:"displayName"`
-	Status      string           `json:"status"`
-	Change      *diagnose.Change `json:"change,omitempty"`
-	// Error is the sentence shown for a failure (already user-facing).
-	Error string `json:"error,omitempty"`
-	// Replanned is set when the policy changed since the plan and still
-	// blocks: a new request with a fresh plan replaces this part.
-	Replanned bool `json:"replanned,omitempty"`
-	// Note says why a changed policy was not re-planned.
-	Note string `json:"note,omitempty"`
-	// Reverted is the change a revert made.
-	Reverted *diagnose.Change `json:"reverted,omitempty"`
-}
-
-func (o outcome) done() bool {
-	switch o.Status {
-	case outApplied, outUnchanged, outChanged, outReverted, outRevertFailed:
-		return true
-	}
-	return false
-}
-
-// approval is a request decoded: its plans and their outcomes.
-type approval struct {
-	store.Request
-	plans    []diagnose.Plan
-	outcomes []outcome
-}
-
-func decodeApproval(r store.Request) (approval, error) {
-	a := approval{Request: r}
-	if err := json.Unmarshal(r.Plans, &a.plans); err != nil {
-		return a, fmt.Errorf("decode plans of request %s: %w", r.ID, err)
-	}
-	if len(r.Result) > 0 {
-		if err := json.Unmarshal(r.Result, &a.outcomes); err != nil {
-			return a, fmt.Errorf("decode result of request %s: %w", r.ID, err)
-		}
-	}
-	if len(a.outcomes) != len(a.plans) {
-		a.outcomes = make([]outcome, len(a.plans))
-		for i, p := range a.plans {
-			a.outcomes[i] = outcome{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Status: outPending}
-		}
-	}
-	return a, nil
-}
-
-func (a approval) tenant() diagnose.Tenant {
-	return diagnose.Tenant{ID: a.TenantID, DisplayName: a.TenantName}
-}
-
-func (a approval) count(statuses ...string) int {
-	n := 0
-	for _, o := range a.outcomes {
-		if slices.Contains(statuses, o.Status) {
-			n++
-		}
-	}
-	return n
-}
-
-func (a approval) names(statuses ...string) []string {
-	var out []string
-	for _, o := range a.outcomes {
-		if slices.Contains(statuses, o.Status) {
-			out = append(out, o.DisplayName)
-		}
-	}
-	return out
-}
-
-func encodeOutcomes(os []outcome) []byte {
-	raw, _ := json.Marshal(os) // plain data: cannot fail
-	return raw
-}
-
 // auditDetail is the JSON of an audit record: what changed, with Graph's
 // request IDs.
 func auditDetail(v any) []byte {
@@ -175,13 +79,4 @@ func shortID(id string) string {
 		return id[:8]
 	}
 	return id
-}
-
-// validRequestID reports whether s looks like store.NewRequestID's output,
-// before anything is looked up with it.
-func validRequestID(s string) bool {
-	if len(s) != 32 {
-		return false
-	}
-	return strings.Trim(s, "0123456789abcdef") == ""
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 )
@@ -96,7 +97,7 @@ func (b *Bot) approvers(ctx context.Context, dst destination, args []string) {
 		return
 	}
 	if verb != "list" {
-		if err := b.store.AppendAudit(ctx, store.AuditRecord{TenantID: t.ID, Actor: dst.User, Action: "approver_" + verb, At: b.now(),
+		if err := b.store.AppendAudit(ctx, approval.AuditRecord{TenantID: t.ID, Actor: dst.User, Action: "approver_" + verb, At: b.now(),
 			Detail: auditDetail(map[string]string{"approver": user})}); err != nil {
 			b.storeError(ctx, "audit approver", err)
 		}
@@ -175,7 +176,7 @@ func (b *Bot) audit(ctx context.Context, dst destination, query string) {
 
 // auditLine is one audit record: when, who, what, which request, and the
 // Graph request IDs of any write.
-func auditLine(r store.AuditRecord) string {
+func auditLine(r approval.AuditRecord) string {
 	who := auditActor
 	if r.Actor != auditActor {
 		who = userRef(r.Actor)
@@ -188,12 +189,12 @@ func auditLine(r store.AuditRecord) string {
 		line += " request `" + shortID(r.RequestID) + "`"
 	}
 	var detail struct {
-		Outcomes []outcome `json:"outcomes"`
-		Reason   string    `json:"reason"`
-		Approver string    `json:"approver"`
-		User     string    `json:"user"`
-		Via      string    `json:"via"`
-		Why      string    `json:"why"`
+		Outcomes []approval.Outcome `json:"outcomes"`
+		Reason   string             `json:"reason"`
+		Approver string             `json:"approver"`
+		User     string             `json:"user"`
+		Via      string             `json:"via"`
+		Why      string             `json:"why"`
 	}
 	if len(r.Detail) > 0 && json.Unmarshal(r.Detail, &detail) == nil {
 		for _, o := range detail.Outcomes {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 )
@@ -23,13 +24,13 @@ const applyTimeout = 2 * time.Minute
 // policy not done yet, records the outcomes with the final state, and
 // reports in the thread and the approvers' DMs. It reports false when
 // another caller won the swap.
-func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string) bool {
+func (b *Bot) apply(ctx context.Context, a approval.Request, from approval.State, by string) bool {
 	// Once the first write may have started, finish and record it even if
 	// the click's context ends (shutdown): an interrupted apply is left to
 	// reconciliation, a finished one should not be.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
-	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: from, To: store.StateApplying, By: by, At: b.now()})
+	r, err := b.store.Transition(ctx, a.ID, approval.Transition{From: from, To: approval.StateApplying, By: by, At: b.now()})
 	if errors.Is(err, store.ErrConflict) {
 		return false // another click or replica is applying it
 	}
@@ -42,19 +43,15 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 	defer b.applying.Delete(a.ID)
 	// The outcomes as of the swap, not as read before it: a retry that
 	// raced with another must not redo what that one applied.
-	if fresh, err := decodeApproval(r); err == nil {
-		a = fresh
-	} else {
-		a.Request = r
-	}
+	a = r
 
 	var changed, retried []string
-	for i, p := range a.plans {
-		o := &a.outcomes[i]
-		if o.done() {
+	for i, p := range a.Plans {
+		o := &a.Outcomes[i]
+		if o.Done() {
 			continue // a retry writes only what failed
 		}
-		if o.Status == outFailed {
+		if o.Status == approval.OutcomeFailed {
 			// A failed write may have landed all the same (Graph applied
 			// the PATCH but its answer or the read-back was lost): then
 			// the retry finds the policy "changed", by ca-check itself.
@@ -63,15 +60,15 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 		ch, err := b.changer.Apply(ctx, a.TenantID, p)
 		switch {
 		case err == nil:
-			o.Status, o.Change, o.Error = outApplied, &ch, ""
+			o.Status, o.Change, o.Error = approval.OutcomeApplied, &ch, ""
 			if ch.NoChange {
-				o.Status = outUnchanged
+				o.Status = approval.OutcomeUnchanged
 			}
 		case diagnose.ErrorCode(err) == diagnose.ECONFLICT:
-			o.Status, o.Error = outChanged, diagnose.ErrorMessage(err)
+			o.Status, o.Error = approval.OutcomeChanged, diagnose.ErrorMessage(err)
 			changed = append(changed, o.PolicyID)
 		default:
-			o.Status, o.Error = outFailed, diagnose.ErrorMessage(err)
+			o.Status, o.Error = approval.OutcomeFailed, diagnose.ErrorMessage(err)
 			if ch.PolicyID != "" {
 				o.Change = &ch // a PATCH sent but not read back still has its request-id
 			}
@@ -84,18 +81,18 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 		fresh = b.replan(ctx, &a, changed, retried)
 	}
 
-	final := store.StateApplied
+	final := approval.StateApplied
 	switch {
-	case a.count(outFailed) > 0:
-		final = store.StateFailed
-	case a.count(outApplied, outUnchanged) == 0:
-		final = store.StateSuperseded
+	case a.Count(approval.OutcomeFailed) > 0:
+		final = approval.StateFailed
+	case a.Count(approval.OutcomeApplied, approval.OutcomeUnchanged) == 0:
+		final = approval.StateSuperseded
 	}
 	// Only this round of applying: if the sweep took it for interrupted
 	// and a retry started another, that one settles its own.
-	r, err = b.store.Transition(ctx, a.ID, store.Transition{
-		From: store.StateApplying, To: final, By: by, At: b.now(), Version: a.Version,
-		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"outcomes": a.outcomes, reportDue: true}),
+	r, err = b.store.Transition(ctx, a.ID, approval.Transition{
+		From: approval.StateApplying, To: final, By: by, At: b.now(), Version: a.Version,
+		Outcomes: a.Outcomes, Detail: auditDetail(map[string]any{"outcomes": a.Outcomes, reportDue: true}),
 	})
 	if err != nil {
 		// The writes happened; the sweep reconciles the request from the
@@ -103,16 +100,16 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 		b.storeError(ctx, "transition", err)
 		return true
 	}
-	a.Request = r
+	a = r
 	b.report(ctx, a, by)
 	b.reported(ctx, a)
 	if len(fresh) > 0 {
-		id := b.openRequest(ctx, destination{Channel: a.ChannelID, ThreadTS: a.ThreadTS}, store.Request{
+		id := b.openRequest(ctx, destination{Channel: a.ChannelID, ThreadTS: a.ThreadTS}, approval.Request{
 			TenantID: a.TenantID, TenantName: a.TenantName, DiagnosisID: a.DiagnosisID, RequestedBy: a.RequestedBy,
 			ChannelID: a.ChannelID, ThreadTS: a.ThreadTS, Reason: a.Reason,
 		}, fresh)
 		if id != "" {
-			if err := b.store.AppendAudit(ctx, store.AuditRecord{
+			if err := b.store.AppendAudit(ctx, approval.AuditRecord{
 				RequestID: a.ID, TenantID: a.TenantID, Actor: auditActor, Action: "replanned", At: b.now(),
 				Detail: auditDetail(map[string]any{"newRequest": id, "policies": changed}),
 			}); err != nil {
@@ -128,7 +125,7 @@ func (b *Bot) apply(ctx context.Context, a approval, from store.State, by string
 // outcomes say why nothing more is needed. A policy in retried (its write
 // failed before) that now carries exactly the planned exclusion is ca-check's
 // own write that landed: it is applied, and revertible as such.
-func (b *Bot) replan(ctx context.Context, a *approval, ids, retried []string) []diagnose.Plan {
+func (b *Bot) replan(ctx context.Context, a *approval.Request, ids, retried []string) []diagnose.Plan {
 	var sc diagnose.Scenario
 	if a.DiagnosisID > 0 {
 		if rec, err := b.store.Diagnosis(ctx, a.DiagnosisID); err == nil {
@@ -139,16 +136,16 @@ func (b *Bot) replan(ctx context.Context, a *approval, ids, retried []string) []
 	}
 	d, err := b.diag.Diagnose(ctx, a.TenantID, sc)
 	if err != nil {
-		for i := range a.outcomes {
-			if slices.Contains(ids, a.outcomes[i].PolicyID) {
-				a.outcomes[i].Note = "I could not re-plan it: " + diagnose.ErrorMessage(err)
+		for i := range a.Outcomes {
+			if slices.Contains(ids, a.Outcomes[i].PolicyID) {
+				a.Outcomes[i].Note = "I could not re-plan it: " + diagnose.ErrorMessage(err)
 			}
 		}
 		return nil
 	}
 	var plans []diagnose.Plan
-	for i := range a.outcomes {
-		o := &a.outcomes[i]
+	for i := range a.Outcomes {
+		o := &a.Outcomes[i]
 		if !slices.Contains(ids, o.PolicyID) {
 			continue
 		}
@@ -157,9 +154,9 @@ func (b *Bot) replan(ctx context.Context, a *approval, ids, retried []string) []
 		if idx >= 0 && d.Policies[idx].Policy != nil && d.Policies[idx].Policy.Conditions.Users != nil {
 			current = d.Policies[idx].Policy.Conditions.Users.ExcludeGuestsOrExternalUsers
 		}
-		switch p := a.plans[i]; {
+		switch p := a.Plans[i]; {
 		case idx >= 0 && slices.Contains(retried, o.PolicyID) && current.Equal(p.After):
-			o.Status, o.Error, o.Note = outApplied, "", ""
+			o.Status, o.Error, o.Note = approval.OutcomeApplied, "", ""
 			o.Change = &diagnose.Change{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Before: p.Before, After: current,
 				Effect: d.Policies[idx].Effect, RequestIDs: requestIDsOf(o.Change)}
 		case idx < 0:
@@ -183,25 +180,25 @@ func requestIDsOf(ch *diagnose.Change) []string {
 }
 
 // report tells the thread and the approvers' DMs how the apply went.
-func (b *Bot) report(ctx context.Context, a approval, by string) {
+func (b *Bot) report(ctx context.Context, a approval.Request, by string) {
 	var revertUntil time.Time
-	if a.count(outApplied) > 0 {
+	if a.Count(approval.OutcomeApplied) > 0 {
 		revertUntil = a.UpdatedAt.Add(b.cfg.revertWindow())
 	}
 	b.thread(ctx, a, resultMessage(a, by, revertUntil))
 	var status string
 	var extra []slack.Block
 	switch a.State {
-	case store.StateApplied:
-		status = fmt.Sprintf(":white_check_mark: Approved by %s and applied: %s.", userRef(a.DecidedBy), boldNames(a.names(outApplied, outUnchanged)))
-	case store.StateSuperseded:
+	case approval.StateApplied:
+		status = fmt.Sprintf(":white_check_mark: Approved by %s and applied: %s.", userRef(a.DecidedBy), boldNames(a.Names(approval.OutcomeApplied, approval.OutcomeUnchanged)))
+	case approval.StateSuperseded:
 		status = ":arrows_counterclockwise: Approved by " + userRef(a.DecidedBy) + ", but the policies changed since the plan: nothing was written."
-		if slices.ContainsFunc(a.outcomes, func(o outcome) bool { return o.Replanned }) {
+		if slices.ContainsFunc(a.Outcomes, func(o approval.Outcome) bool { return o.Replanned }) {
 			status += " A new request follows."
 		}
-	case store.StateFailed:
+	case approval.StateFailed:
 		status = fmt.Sprintf(":warning: Approved by %s. Applied: %s. *Failed:* %s.", userRef(a.DecidedBy),
-			orNone(boldNames(a.names(outApplied, outUnchanged))), boldNames(a.names(outFailed)))
+			orNone(boldNames(a.Names(approval.OutcomeApplied, approval.OutcomeUnchanged))), boldNames(a.Names(approval.OutcomeFailed)))
 		extra = append(extra, slack.NewActionBlock("retry-"+a.ID, button(actionRetry, a.ID, "Retry the failed policies").WithStyle(slack.StylePrimary)))
 	}
 	b.closeNotices(ctx, a, status, extra...)
@@ -217,7 +214,7 @@ func orNone(s string) string {
 // mayRevert checks that user may revert the request: its requester, one of
 // the tenant's approvers, or a ca-check admin. Reverting restores what the
 // customer had, so it needs less than approving.
-func (b *Bot) mayRevert(ctx context.Context, a approval, user string) bool {
+func (b *Bot) mayRevert(ctx context.Context, a approval.Request, user string) bool {
 	if user == "" {
 		return false
 	}
@@ -240,14 +237,14 @@ func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
 	if !ok {
 		return
 	}
-	if a.State != store.StateApplied {
+	if a.State != approval.StateApplied {
 		b.say(ctx, dst, stateText(a)+" Only an applied request can be reverted.")
 		return
 	}
 	if !b.mayRevert(ctx, a, user) {
-		_ = b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: "refused", At: b.now(),
+		_ = b.store.AppendAudit(ctx, approval.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: "refused", At: b.now(),
 			Detail: auditDetail(map[string]string{"action": "revert", "why": "not the requester, an approver or an admin"})})
-		b.say(ctx, dst, ":no_entry_sign: Only the requester, the approvers of "+tenantLabel(a.tenant())+" or a ca-check admin can revert this change.")
+		b.say(ctx, dst, ":no_entry_sign: Only the requester, the approvers of "+tenantLabel(a.Tenant())+" or a ca-check admin can revert this change.")
 		return
 	}
 	until := a.UpdatedAt.Add(b.cfg.revertWindow())
@@ -276,13 +273,13 @@ func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
 		// record from an older ca-check is taken over once as old as a
 		// dead attempt.
 		var intent []map[string]any
-		for _, o := range a.outcomes {
-			if o.Status == outApplied && o.Change != nil {
+		for _, o := range a.Outcomes {
+			if o.Status == approval.OutcomeApplied && o.Change != nil {
 				intent = append(intent, map[string]any{"policyId": o.PolicyID, "before": o.Change.Before, "wrote": o.Change.After})
 			}
 		}
 		first, err = b.store.ClaimAudited(ctx, fmt.Sprintf("revert:%s:%d", a.ID, attempt), b.now().Add(-staleAfter),
-			store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionReverting, At: b.now(),
+			approval.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionReverting, At: b.now(),
 				Detail: auditDetail(map[string]any{"policies": intent})})
 		if err != nil {
 			b.storeError(ctx, "claim revert", err)
@@ -296,30 +293,30 @@ func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
-	for i := range a.outcomes {
-		o := &a.outcomes[i]
-		if o.Status != outApplied || o.Change == nil {
+	for i := range a.Outcomes {
+		o := &a.Outcomes[i]
+		if o.Status != approval.OutcomeApplied || o.Change == nil {
 			continue
 		}
 		ch, err := b.changer.Revert(ctx, a.TenantID, o.PolicyID, o.Change.Before, o.Change.After)
 		if err != nil {
-			o.Status, o.Error = outRevertFailed, diagnose.ErrorMessage(err)
+			o.Status, o.Error = approval.OutcomeRevertFailed, diagnose.ErrorMessage(err)
 		} else {
-			o.Status, o.Reverted, o.Error = outReverted, &ch, ""
+			o.Status, o.Reverted, o.Error = approval.OutcomeReverted, &ch, ""
 		}
 		b.logger(ctx).Info("policy revert", "request", a.ID, "tenant", a.TenantID, "policy", o.PolicyID, "outcome", o.Status)
 	}
-	detail := auditDetail(map[string]any{"outcomes": a.outcomes})
-	if a.count(outRevertFailed) == 0 {
-		r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StateApplied, To: store.StateReverted, By: user, At: b.now(),
-			Result: encodeOutcomes(a.outcomes), Detail: detail})
+	detail := auditDetail(map[string]any{"outcomes": a.Outcomes})
+	if a.Count(approval.OutcomeRevertFailed) == 0 {
+		r, err := b.store.Transition(ctx, a.ID, approval.Transition{From: approval.StateApplied, To: approval.StateReverted, By: user, At: b.now(),
+			Outcomes: a.Outcomes, Detail: detail})
 		if err != nil {
 			b.storeError(ctx, "transition", err)
 		} else {
-			a.Request = r
+			a = r
 		}
 		b.closeNotices(ctx, a, ":leftwards_arrow_with_hook: Applied, then reverted by "+userRef(user)+".")
-	} else if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionRevertFailed, At: b.now(), Detail: detail}); err != nil {
+	} else if err := b.store.AppendAudit(ctx, approval.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: actionRevertFailed, At: b.now(), Detail: detail}); err != nil {
 		b.storeError(ctx, "audit revert", err)
 	}
 	b.threadText(ctx, a, revertText(a, user))
@@ -335,14 +332,14 @@ const (
 // and reports whether the last one may still be running: it has not ended
 // (reverted, revert_failed) and is younger than staleAfter, past which its
 // process is taken for dead, as for an interrupted apply.
-func revertAttempts(recs []store.AuditRecord, now time.Time) (n int, running bool) {
-	var last *store.AuditRecord
+func revertAttempts(recs []approval.AuditRecord, now time.Time) (n int, running bool) {
+	var last *approval.AuditRecord
 	for i := range recs {
 		switch recs[i].Action {
 		case actionReverting:
 			n++
 			last = &recs[i]
-		case string(store.StateReverted), actionRevertFailed:
+		case string(approval.StateReverted), actionRevertFailed:
 			last = nil
 		}
 	}

@@ -8,32 +8,27 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 )
 
 // loadApproval reads the request a button or command names, telling the
 // clicker when it cannot.
-func (b *Bot) loadApproval(ctx context.Context, dst destination, id string) (approval, bool) {
-	if !validRequestID(id) {
+func (b *Bot) loadApproval(ctx context.Context, dst destination, id string) (approval.Request, bool) {
+	if !approval.ValidID(id) {
 		b.say(ctx, dst, ":warning: That does not name an approval request.")
-		return approval{}, false
+		return approval.Request{}, false
 	}
-	r, err := b.store.Request(ctx, id)
+	a, err := b.store.Request(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		b.say(ctx, dst, ":mag: I have no such approval request.")
-		return approval{}, false
+		return approval.Request{}, false
 	}
 	if err != nil {
 		b.storeError(ctx, "request", err)
 		b.say(ctx, dst, userMessage(ctx, err))
-		return approval{}, false
-	}
-	a, err := decodeApproval(r)
-	if err != nil {
-		b.logger(ctx).Error("request unreadable", "request", id, "err", err)
-		b.say(ctx, dst, userMessage(ctx, err))
-		return approval{}, false
+		return approval.Request{}, false
 	}
 	return a, true
 }
@@ -43,10 +38,10 @@ func (b *Bot) loadApproval(ctx context.Context, dst destination, id string) (app
 // CACHECK_APPROVER_VERIFY=graph an active admin of the tenant by their Slack
 // email. user comes from Slack's signed payload. A refusal is audited and
 // its sentence returned.
-func (b *Bot) mayDecide(ctx context.Context, a approval, user, action string) (string, bool) {
+func (b *Bot) mayDecide(ctx context.Context, a approval.Request, user, action string) (string, bool) {
 	refuse := func(why, text string) (string, bool) {
 		b.logger(ctx).Warn("decision refused", "request", a.ID, "user", user, "action", action, "why", why)
-		if err := b.store.AppendAudit(ctx, store.AuditRecord{
+		if err := b.store.AppendAudit(ctx, approval.AuditRecord{
 			RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: "refused", At: b.now(),
 			Detail: auditDetail(map[string]string{"action": action, "why": why}),
 		}); err != nil {
@@ -58,7 +53,7 @@ func (b *Bot) mayDecide(ctx context.Context, a approval, user, action string) (s
 		return refuse("no user", ":no_entry_sign: I cannot tell who clicked.")
 	}
 	if user == a.RequestedBy {
-		return refuse("requester", ":no_entry_sign: You asked for this change, so you cannot approve or reject it yourself: another approver of "+tenantLabel(a.tenant())+" must decide.")
+		return refuse("requester", ":no_entry_sign: You asked for this change, so you cannot approve or reject it yourself: another approver of "+tenantLabel(a.Tenant())+" must decide.")
 	}
 	approvers, err := b.store.Approvers(ctx, a.TenantID)
 	if err != nil {
@@ -66,7 +61,7 @@ func (b *Bot) mayDecide(ctx context.Context, a approval, user, action string) (s
 		return userMessage(ctx, err), false
 	}
 	if !slices.Contains(approvers, user) {
-		return refuse("not an approver", ":no_entry_sign: Only the approvers of "+tenantLabel(a.tenant())+" can decide this request, and you are not one. A ca-check admin manages them with `/ca-check approvers`.")
+		return refuse("not an approver", ":no_entry_sign: Only the approvers of "+tenantLabel(a.Tenant())+" can decide this request, and you are not one. A ca-check admin manages them with `/ca-check approvers`.")
 	}
 	if b.cfg.ApproverVerify == VerifyGraph {
 		u, err := b.api.GetUserInfoContext(ctx, user)
@@ -75,7 +70,7 @@ func (b *Bot) mayDecide(ctx context.Context, a approval, user, action string) (s
 			return ":warning: I could not check who you are with Slack; please try again.", false
 		}
 		if u.Profile.Email == "" {
-			return refuse("no email", ":no_entry_sign: Slack shows me no email address for you, so I cannot check your admin role in "+tenantLabel(a.tenant())+".")
+			return refuse("no email", ":no_entry_sign: Slack shows me no email address for you, so I cannot check your admin role in "+tenantLabel(a.Tenant())+".")
 		}
 		ok, err := b.changer.IsApprover(ctx, a.TenantID, u.Profile.Email)
 		if err != nil {
@@ -83,34 +78,34 @@ func (b *Bot) mayDecide(ctx context.Context, a approval, user, action string) (s
 		}
 		if !ok {
 			return refuse("no admin role", fmt.Sprintf(":no_entry_sign: %s is not an active Global, Security or Conditional Access Administrator in %s, so you cannot decide this request.",
-				diagnose.EscapeMrkdwn(u.Profile.Email), tenantLabel(a.tenant())))
+				diagnose.EscapeMrkdwn(u.Profile.Email), tenantLabel(a.Tenant())))
 		}
 	}
 	return "", true
 }
 
 // stateText says where a request is, for a click that came too late.
-func stateText(a approval) string {
+func stateText(a approval.Request) string {
 	by := ""
 	if a.DecidedBy != "" {
 		by = " by " + userRef(a.DecidedBy)
 	}
 	switch a.State {
-	case store.StatePending:
+	case approval.StatePending:
 		return ":hourglass_flowing_sand: This request is still waiting for a decision."
-	case store.StateApproved, store.StateApplying:
+	case approval.StateApproved, approval.StateApplying:
 		return ":gear: This request was approved" + by + " and is being applied."
-	case store.StateApplied:
+	case approval.StateApplied:
 		return ":white_check_mark: This request was approved" + by + " and applied."
-	case store.StateFailed:
+	case approval.StateFailed:
 		return ":warning: This request was approved" + by + "; some policies failed (see the thread)."
-	case store.StateRejected:
+	case approval.StateRejected:
 		return ":no_entry: This request was rejected" + by + "."
-	case store.StateExpired:
+	case approval.StateExpired:
 		return ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis."
-	case store.StateSuperseded:
+	case approval.StateSuperseded:
 		return ":arrows_counterclockwise: This request was replaced by a newer one: a policy changed since the plan."
-	case store.StateReverted:
+	case approval.StateReverted:
 		return ":leftwards_arrow_with_hook: This request was applied and later reverted."
 	}
 	return "This request is " + string(a.State) + "."
@@ -118,12 +113,12 @@ func stateText(a approval) string {
 
 // pendingFor loads a request that user may decide (action: approve or
 // reject) and that is still pending; otherwise it says why at dst.
-func (b *Bot) pendingFor(ctx context.Context, dst destination, user, id, action string) (approval, bool) {
+func (b *Bot) pendingFor(ctx context.Context, dst destination, user, id, action string) (approval.Request, bool) {
 	a, ok := b.loadApproval(ctx, dst, id)
 	if !ok {
 		return a, false
 	}
-	if a.State != store.StatePending {
+	if a.State != approval.StatePending {
 		b.say(ctx, dst, stateText(a))
 		return a, false
 	}
@@ -142,14 +137,14 @@ func (b *Bot) approve(ctx context.Context, c click, id string) {
 	if !ok {
 		return
 	}
-	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StatePending, To: store.StateApproved, By: c.user, At: b.now()})
+	r, err := b.store.Transition(ctx, a.ID, approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: c.user, At: b.now()})
 	if !b.transitioned(ctx, dst, a.ID, err) {
 		return
 	}
-	a.Request = r
+	a = r
 	b.logger(ctx).Info("request approved", "request", a.ID, "tenant", a.TenantID, "by", c.user)
 	b.closeNotices(ctx, a, ":gear: Approved by "+userRef(c.user)+"; applying…")
-	b.apply(ctx, a, store.StateApproved, c.user)
+	b.apply(ctx, a, approval.StateApproved, c.user)
 }
 
 // transitioned handles a compare-and-swap's error: a lost race or an expiry
@@ -161,11 +156,9 @@ func (b *Bot) transitioned(ctx context.Context, dst destination, id string, err 
 	case errors.Is(err, store.ErrExpired):
 		b.say(ctx, dst, ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis.")
 	case errors.Is(err, store.ErrConflict):
-		if r, err := b.store.Request(ctx, id); err == nil {
-			if a, err := decodeApproval(r); err == nil {
-				b.say(ctx, dst, stateText(a))
-				return false
-			}
+		if a, err := b.store.Request(ctx, id); err == nil {
+			b.say(ctx, dst, stateText(a))
+			return false
 		}
 		b.say(ctx, dst, ":information_source: Someone else decided this request just now.")
 	default:
@@ -199,7 +192,7 @@ func (b *Bot) reject(ctx context.Context, user, id, reason string) {
 		b.dm(ctx, user, userMessage(ctx, err))
 		return
 	}
-	if a.State != store.StatePending {
+	if a.State != approval.StatePending {
 		b.dm(ctx, user, stateText(a))
 		return
 	}
@@ -207,7 +200,7 @@ func (b *Bot) reject(ctx context.Context, user, id, reason string) {
 		b.dm(ctx, user, text)
 		return
 	}
-	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StatePending, To: store.StateRejected, By: user, At: b.now(),
+	r, err := b.store.Transition(ctx, a.ID, approval.Transition{From: approval.StatePending, To: approval.StateRejected, By: user, At: b.now(),
 		Detail: auditDetail(map[string]string{"reason": reason})})
 	if err != nil {
 		switch {
@@ -221,10 +214,10 @@ func (b *Bot) reject(ctx context.Context, user, id, reason string) {
 		}
 		return
 	}
-	a.Request = r
+	a = r
 	b.logger(ctx).Info("request rejected", "request", a.ID, "tenant", a.TenantID, "by", user)
 	text := fmt.Sprintf(":no_entry: %s rejected the request to change %d %s in %s; nothing was changed.",
-		userRef(user), len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()))
+		userRef(user), len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(a.Tenant()))
 	if reason != "" {
 		text += "\n*Reason:* " + truncateMrkdwn(diagnose.EscapeMrkdwn(reason), 1000)
 	}
@@ -233,18 +226,18 @@ func (b *Bot) reject(ctx context.Context, user, id, reason string) {
 }
 
 // requestFor reads and decodes a request.
-func (b *Bot) requestFor(ctx context.Context, id string) (approval, error) {
-	if !validRequestID(id) {
-		return approval{}, diagnose.Errorf(diagnose.EINVALID, "that does not name an approval request")
+func (b *Bot) requestFor(ctx context.Context, id string) (approval.Request, error) {
+	if !approval.ValidID(id) {
+		return approval.Request{}, diagnose.Errorf(diagnose.EINVALID, "that does not name an approval request")
 	}
 	r, err := b.store.Request(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return approval{}, diagnose.Errorf(diagnose.ENOTFOUND, "I have no such approval request")
+		return approval.Request{}, diagnose.Errorf(diagnose.ENOTFOUND, "I have no such approval request")
 	}
 	if err != nil {
-		return approval{}, err
+		return approval.Request{}, err
 	}
-	return decodeApproval(r)
+	return r, nil
 }
 
 // dm tells user something in their DM with the bot, for answers with no
@@ -266,7 +259,7 @@ func (b *Bot) retry(ctx context.Context, c click, id string) {
 	if !ok {
 		return
 	}
-	if a.State != store.StateFailed {
+	if a.State != approval.StateFailed {
 		b.say(ctx, dst, stateText(a))
 		return
 	}
@@ -274,7 +267,7 @@ func (b *Bot) retry(ctx context.Context, c click, id string) {
 		b.say(ctx, dst, text)
 		return
 	}
-	if !b.apply(ctx, a, store.StateFailed, c.user) {
+	if !b.apply(ctx, a, approval.StateFailed, c.user) {
 		b.transitioned(ctx, dst, a.ID, store.ErrConflict)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 )
@@ -63,7 +64,7 @@ func (b *Bot) requestApproval(ctx context.Context, c click, value string) {
 	if len(errs) > 0 {
 		reason = fmt.Sprintf("AADSTS%d: %s", errs[0].Code, reason)
 	}
-	draft := store.Request{
+	draft := approval.Request{
 		TenantID: t.ID, TenantName: nameOf(t), DiagnosisID: rec.ID, RequestedBy: c.user,
 		ChannelID: c.channel, ThreadTS: c.threadTS, Reason: reason,
 	}
@@ -80,7 +81,7 @@ func nameOf(t diagnose.Tenant) string {
 // openRequest stores a new request for plans and sends it to the tenant's
 // approvers; problems are told to dst. It returns the request's ID, "" when
 // none was made.
-func (b *Bot) openRequest(ctx context.Context, dst destination, draft store.Request, plans []diagnose.Plan) string {
+func (b *Bot) openRequest(ctx context.Context, dst destination, draft approval.Request, plans []diagnose.Plan) string {
 	approvers, err := b.store.Approvers(ctx, draft.TenantID)
 	if err != nil {
 		b.storeError(ctx, "approvers", err)
@@ -98,21 +99,16 @@ func (b *Bot) openRequest(ctx context.Context, dst destination, draft store.Requ
 			tenantLabel(t), why, diagnose.EscapeMrkdwn(draft.TenantID)))
 		return ""
 	}
-	id, err := store.NewRequestID()
+	id, err := approval.NewID()
 	if err != nil {
 		b.storeError(ctx, "new request ID", err)
 		b.say(ctx, dst, userMessage(ctx, err))
 		return ""
 	}
-	raw, err := json.Marshal(plans)
-	if err != nil {
-		b.say(ctx, dst, userMessage(ctx, fmt.Errorf("encode plans: %w", err)))
-		return ""
-	}
 	now := b.now()
-	draft.ID, draft.State, draft.Plans = id, store.StatePending, raw
+	draft.ID, draft.State, draft.Plans = id, approval.StatePending, plans
 	draft.CreatedAt, draft.ExpiresAt = now, now.Add(b.cfg.approvalTTL())
-	draft.Result = encodeOutcomes(pendingOutcomes(plans))
+	draft.Outcomes = approval.NewOutcomes(plans)
 	switch err := b.store.CreateRequest(ctx, draft); {
 	case errors.Is(err, store.ErrConflict):
 		// Another click (or replica) asked first: the store keeps one
@@ -124,11 +120,7 @@ func (b *Bot) openRequest(ctx context.Context, dst destination, draft store.Requ
 		b.say(ctx, dst, userMessage(ctx, err))
 		return ""
 	}
-	a, err := decodeApproval(draft)
-	if err != nil {
-		b.logger(ctx).Error("request unreadable", "request", id, "err", err)
-		return id
-	}
+	a := draft
 	b.logger(ctx).Info("approval requested", "request", id, "tenant", draft.TenantID, "by", draft.RequestedBy, "policies", len(plans), "approvers", len(others))
 
 	reached := make([]notice, 0, len(others))
@@ -140,14 +132,6 @@ func (b *Bot) openRequest(ctx context.Context, dst destination, draft store.Requ
 		Blocks: sections(waitingText(a, reached)),
 	})
 	return id
-}
-
-func pendingOutcomes(plans []diagnose.Plan) []outcome {
-	os := make([]outcome, len(plans))
-	for i, p := range plans {
-		os[i] = outcome{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Status: outPending}
-	}
-	return os
 }
 
 // How a request reached an approver.
@@ -174,7 +158,7 @@ type notice struct {
 // several parts goes out part by part, stopping at the first refusal, so
 // the buttons (under the last part) never arrive without every plan above
 // them.
-func (b *Bot) notify(ctx context.Context, a approval, user string) notice {
+func (b *Bot) notify(ctx context.Context, a approval.Request, user string) notice {
 	msgs := requestMessages(a, "")
 	n := notice{User: user, Via: viaDM}
 	ch, _, _, err := b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
@@ -208,7 +192,7 @@ func (b *Bot) notify(ctx context.Context, a approval, user string) notice {
 			}
 		}
 	}
-	if err := b.store.AppendAudit(ctx, store.AuditRecord{
+	if err := b.store.AppendAudit(ctx, approval.AuditRecord{
 		RequestID: a.ID, TenantID: a.TenantID, Actor: auditActor, Action: "notified", At: b.now(), Detail: auditDetail(n),
 	}); err != nil {
 		b.storeError(ctx, "audit notice", err)
@@ -216,10 +200,8 @@ func (b *Bot) notify(ctx context.Context, a approval, user string) notice {
 	// Another approver may have decided while this DM was on its way, after
 	// the DMs were closed: close this one too.
 	if n.Via == viaDM {
-		if r, err := b.store.Request(ctx, a.ID); err == nil && r.State != store.StatePending {
-			if now, err := decodeApproval(r); err == nil {
-				b.closeNotice(ctx, n, lastPart(requestMessages(now, stateText(now))))
-			}
+		if now, err := b.store.Request(ctx, a.ID); err == nil && now.State != approval.StatePending {
+			b.closeNotice(ctx, n, lastPart(requestMessages(now, stateText(now))))
 		}
 	}
 	return n
@@ -272,7 +254,7 @@ func (b *Bot) notices(ctx context.Context, id string) []notice {
 // closeNotices replaces the buttons of every DM about the request with its
 // final status, so that an old message cannot be used to decide again (the
 // store refuses that anyway).
-func (b *Bot) closeNotices(ctx context.Context, a approval, status string, extra ...slack.Block) {
+func (b *Bot) closeNotices(ctx context.Context, a approval.Request, status string, extra ...slack.Block) {
 	msg := lastPart(requestMessages(a, status, extra...))
 	for _, n := range b.notices(ctx, a.ID) {
 		b.closeNotice(ctx, n, msg)
@@ -280,10 +262,10 @@ func (b *Bot) closeNotices(ctx context.Context, a approval, status string, extra
 }
 
 // thread posts text in the request's thread.
-func (b *Bot) thread(ctx context.Context, a approval, msg message) {
+func (b *Bot) thread(ctx context.Context, a approval.Request, msg message) {
 	b.deliver(ctx, destination{Channel: a.ChannelID, ThreadTS: a.ThreadTS}, msg)
 }
 
-func (b *Bot) threadText(ctx context.Context, a approval, text string) {
+func (b *Bot) threadText(ctx context.Context, a approval.Request, text string) {
 	b.thread(ctx, a, message{Text: fallbackMrkdwn(text), Blocks: sections(text)})
 }

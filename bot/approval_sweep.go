@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 )
@@ -29,16 +30,11 @@ func (b *Bot) expire(ctx context.Context) {
 		}
 		return
 	}
-	for _, r := range rs {
-		a, err := decodeApproval(r)
-		if err != nil {
-			b.logger(ctx).Error("request unreadable", "request", r.ID, "err", err)
-			continue
-		}
+	for _, a := range rs {
 		b.logger(ctx).Info("request expired", "request", a.ID, "tenant", a.TenantID)
 		b.closeNotices(ctx, a, ":alarm_clock: Expired without a decision; nothing was changed.")
 		b.threadText(ctx, a, fmt.Sprintf(":alarm_clock: The request to change %d %s in %s (`%s`) expired without a decision; nothing was changed. %s, click *Request approval* on a fresh diagnosis to ask again.",
-			len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()), shortID(a.ID), userRef(a.RequestedBy)))
+			len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(a.Tenant()), shortID(a.ID), userRef(a.RequestedBy)))
 	}
 }
 
@@ -48,7 +44,7 @@ func (b *Bot) expire(ctx context.Context) {
 // in the thread. Nothing is written to the tenant here: whether a PATCH
 // landed is learnt from the policy itself.
 func (b *Bot) reconcile(ctx context.Context) {
-	rs, err := b.store.Requests(ctx, store.StateApproved, store.StateApplying)
+	rs, err := b.store.Requests(ctx, approval.StateApproved, approval.StateApplying)
 	if err != nil {
 		if ctx.Err() == nil {
 			b.storeError(ctx, "requests to reconcile", err)
@@ -65,20 +61,16 @@ func (b *Bot) reconcile(ctx context.Context) {
 	}
 }
 
-func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
-	a, err := decodeApproval(r)
-	if err != nil {
-		return err
-	}
-	if a.State == store.StateApproved {
-		r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StateApproved, To: store.StateApplying, At: b.now(), Version: a.Version})
+func (b *Bot) reconcileOne(ctx context.Context, a approval.Request) error {
+	if a.State == approval.StateApproved {
+		r, err := b.store.Transition(ctx, a.ID, approval.Transition{From: approval.StateApproved, To: approval.StateApplying, At: b.now(), Version: a.Version})
 		if errors.Is(err, store.ErrConflict) {
 			return nil // another replica took it
 		}
 		if err != nil {
 			return err
 		}
-		a.Request = r
+		a = r
 	}
 	var sc diagnose.Scenario
 	if a.DiagnosisID > 0 {
@@ -99,13 +91,13 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 		// so what landed before the crash is not written again.
 		unread = diagnose.ErrorMessage(err)
 	}
-	for i, p := range a.plans {
-		o := &a.outcomes[i]
-		if o.done() {
+	for i, p := range a.Plans {
+		o := &a.Outcomes[i]
+		if o.Done() {
 			continue
 		}
 		if unread != "" {
-			o.Status, o.Error = outFailed, "ca-check was interrupted and could not read the policy since to see whether it was changed"
+			o.Status, o.Error = approval.OutcomeFailed, "ca-check was interrupted and could not read the policy since to see whether it was changed"
 			continue
 		}
 		idx := slices.IndexFunc(d.Policies, func(pr diagnose.PolicyResult) bool { return strings.EqualFold(pr.ID, p.PolicyID) })
@@ -115,23 +107,23 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 		}
 		switch {
 		case idx < 0:
-			o.Status, o.Error = outFailed, "the policy no longer exists"
+			o.Status, o.Error = approval.OutcomeFailed, "the policy no longer exists"
 		case current.Equal(p.After):
-			o.Status, o.Error = outApplied, ""
+			o.Status, o.Error = approval.OutcomeApplied, ""
 			o.Change = &diagnose.Change{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Before: p.Before, After: current, Effect: d.Policies[idx].Effect}
 		default:
-			o.Status, o.Error = outFailed, "ca-check stopped before this policy was changed"
+			o.Status, o.Error = approval.OutcomeFailed, "ca-check stopped before this policy was changed"
 		}
 	}
-	final := store.StateApplied
-	if a.count(outFailed) > 0 {
-		final = store.StateFailed
+	final := approval.StateApplied
+	if a.Count(approval.OutcomeFailed) > 0 {
+		final = approval.StateFailed
 	}
 	// The version read: r may be stale, and the request since settled by
 	// another replica and retried, applying again in a round of its own.
-	r, err = b.store.Transition(ctx, a.ID, store.Transition{
-		From: store.StateApplying, To: final, At: b.now(), Version: a.Version,
-		Result: encodeOutcomes(a.outcomes), Detail: auditDetail(map[string]any{"reconciled": true, "unread": unread, "outcomes": a.outcomes, reportDue: true}),
+	r, err := b.store.Transition(ctx, a.ID, approval.Transition{
+		From: approval.StateApplying, To: final, At: b.now(), Version: a.Version,
+		Outcomes: a.Outcomes, Detail: auditDetail(map[string]any{"reconciled": true, "unread": unread, "outcomes": a.Outcomes, reportDue: true}),
 	})
 	if errors.Is(err, store.ErrConflict) {
 		return nil
@@ -139,14 +131,14 @@ func (b *Bot) reconcileOne(ctx context.Context, r store.Request) error {
 	if err != nil {
 		return err
 	}
-	a.Request = r
+	a = r
 	b.logger(ctx).Info("request reconciled", "request", a.ID, "tenant", a.TenantID, "state", a.State)
 	if unread != "" {
 		b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check was interrupted while applying request `%s`, and since then I could not read the policies of %s to see what happened: %s",
-			shortID(a.ID), tenantLabel(a.tenant()), diagnose.EscapeMrkdwn(unread)))
+			shortID(a.ID), tenantLabel(a.Tenant()), diagnose.EscapeMrkdwn(unread)))
 	} else {
 		b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check was interrupted while applying request `%s`; I read the policies of %s again to see what happened.",
-			shortID(a.ID), tenantLabel(a.tenant())))
+			shortID(a.ID), tenantLabel(a.Tenant())))
 	}
 	b.report(ctx, a, a.DecidedBy)
 	b.reported(ctx, a)
@@ -164,20 +156,20 @@ const (
 )
 
 // reported records that the request's outcome was told.
-func (b *Bot) reported(ctx context.Context, a approval) {
-	if err := b.store.AppendAudit(ctx, store.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: auditActor, Action: actionReported, At: b.now()}); err != nil {
+func (b *Bot) reported(ctx context.Context, a approval.Request) {
+	if err := b.store.AppendAudit(ctx, approval.AuditRecord{RequestID: a.ID, TenantID: a.TenantID, Actor: auditActor, Action: actionReported, At: b.now()}); err != nil {
 		b.storeError(ctx, "audit report", err)
 	}
 }
 
 // unreported returns the settling record of a request whose report is due
 // and was never made, or nil.
-func unreported(recs []store.AuditRecord) *store.AuditRecord {
-	var settled *store.AuditRecord
+func unreported(recs []approval.AuditRecord) *approval.AuditRecord {
+	var settled *approval.AuditRecord
 	for i := range recs {
 		r := &recs[i]
 		switch {
-		case r.From == store.StateApplying:
+		case r.From == approval.StateApplying:
 			var d map[string]any
 			settled = nil
 			if json.Unmarshal(r.Detail, &d) == nil && d[reportDue] == true {
@@ -198,7 +190,7 @@ func unreported(recs []store.AuditRecord) *store.AuditRecord {
 func (b *Bot) reportLate(ctx context.Context) {
 	now := b.now()
 	rs, err := b.store.RequestsChanged(ctx, now.Add(-reportWindow), now.Add(-staleAfter),
-		store.StateApplied, store.StateFailed, store.StateSuperseded)
+		approval.StateApplied, approval.StateFailed, approval.StateSuperseded)
 	if err != nil {
 		if ctx.Err() == nil {
 			b.storeError(ctx, "requests to report", err)
@@ -223,17 +215,13 @@ func (b *Bot) reportLate(ctx context.Context) {
 		if !first {
 			continue
 		}
-		a, err := decodeApproval(r)
-		if err != nil {
-			b.logger(ctx).Error("request unreadable", "request", r.ID, "err", err)
-			continue
-		}
+		a := r
 		by := settled.Actor
 		if by == auditActor {
 			by = a.DecidedBy
 		}
 		b.logger(ctx).Info("late report", "request", a.ID, "tenant", a.TenantID, "state", a.State)
-		b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check stopped before it reported request `%s` in %s; here is how it went.", shortID(a.ID), tenantLabel(a.tenant())))
+		b.threadText(ctx, a, fmt.Sprintf(":recycle: ca-check stopped before it reported request `%s` in %s; here is how it went.", shortID(a.ID), tenantLabel(a.Tenant())))
 		b.report(ctx, a, by)
 		b.reported(ctx, a)
 	}

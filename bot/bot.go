@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 )
@@ -41,7 +42,7 @@ type Store interface {
 	ChannelLink(ctx context.Context, channelID string) (store.Link, error)
 	Links(ctx context.Context) ([]store.Link, error)
 	Claim(ctx context.Context, key string, now time.Time) (first bool, err error)
-	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a store.AuditRecord) (first bool, err error)
+	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a approval.AuditRecord) (first bool, err error)
 	PruneClaims(ctx context.Context, before time.Time) (int64, error)
 	SaveDiagnosis(ctx context.Context, r store.DiagnosisRecord) (int64, error)
 	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
@@ -53,16 +54,16 @@ type Store interface {
 	AddApprover(ctx context.Context, tenantID, slackUserID, addedBy string, now time.Time) error
 	RemoveApprover(ctx context.Context, tenantID, slackUserID string) error
 	Approvers(ctx context.Context, tenantID string) ([]string, error)
-	CreateRequest(ctx context.Context, r store.Request) error
-	Request(ctx context.Context, id string) (store.Request, error)
-	Transition(ctx context.Context, id string, t store.Transition) (store.Request, error)
-	Requests(ctx context.Context, states ...store.State) ([]store.Request, error)
-	RequestsChanged(ctx context.Context, since, until time.Time, states ...store.State) ([]store.Request, error)
-	PendingFor(ctx context.Context, tenantID string) ([]store.Request, error)
-	ExpireRequests(ctx context.Context, now time.Time) ([]store.Request, error)
-	AppendAudit(ctx context.Context, a store.AuditRecord) error
-	Audit(ctx context.Context, tenantID string, limit int) ([]store.AuditRecord, error)
-	RequestAudit(ctx context.Context, requestID string) ([]store.AuditRecord, error)
+	CreateRequest(ctx context.Context, r approval.Request) error
+	Request(ctx context.Context, id string) (approval.Request, error)
+	Transition(ctx context.Context, id string, t approval.Transition) (approval.Request, error)
+	Requests(ctx context.Context, states ...approval.State) ([]approval.Request, error)
+	RequestsChanged(ctx context.Context, since, until time.Time, states ...approval.State) ([]approval.Request, error)
+	PendingFor(ctx context.Context, tenantID string) ([]approval.Request, error)
+	ExpireRequests(ctx context.Context, now time.Time) ([]approval.Request, error)
+	AppendAudit(ctx context.Context, a approval.AuditRecord) error
+	Audit(ctx context.Context, tenantID string, limit int) ([]approval.AuditRecord, error)
+	RequestAudit(ctx context.Context, requestID string) ([]approval.AuditRecord, error)
 }
 
 // Bot is the Slack bot. Create it with New and start it with Run.

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
 // Claim records key and reports whether this caller is the first to claim it.
@@ -39,7 +41,7 @@ func (s *Store) Claim(ctx context.Context, key string, now time.Time) (first boo
 // A claim made before staleBefore is taken over: its holder is taken for
 // dead (a crash, or an older ca-check that took claims and their records
 // apart). The zero staleBefore never takes a claim over.
-func (s *Store) ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a AuditRecord) (first bool, err error) {
+func (s *Store) ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a approval.AuditRecord) (first bool, err error) {
 	if err := required("claim key", key); err != nil {
 		return false, err
 	}

@@ -14,7 +14,7 @@
 // == false) and must not act.
 //
 // Approval requests follow the state machine of DESIGN.md "Approvals"
-// (see Allowed). Every transition writes its audit record in the same
+// (see approval.Allowed). Every transition writes its audit record in the same
 // transaction, and the audit log is append-only: the schema refuses UPDATE and
 // DELETE on it.
 //

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
 func latestVersion(t *testing.T, d dialect) int {
@@ -71,7 +73,7 @@ func TestReopen(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != latestVersion(t, s.d) {
 			t.Errorf("schema_migrations has %d rows (%v)", n, err)
 		}
-		if got, err := s.Request(ctx, r.ID); err != nil || got.State != StatePending {
+		if got, err := s.Request(ctx, r.ID); err != nil || got.State != approval.StatePending {
 			t.Errorf("request after reopening: %+v, %v", got, err)
 		}
 		if _, err := s.ChannelLink(ctx, "C1"); err != nil {
@@ -152,7 +154,7 @@ func TestSchemaTooNew(t *testing.T) {
 			t.Fatal(err)
 		}
 		s = openStore(t, dsn)
-		if got, err := s.Request(ctx, r.ID); err != nil || got.State != StatePending {
+		if got, err := s.Request(ctx, r.ID); err != nil || got.State != approval.StatePending {
 			t.Errorf("request after the refused open: %+v, %v", got, err)
 		}
 	})
@@ -206,8 +208,8 @@ func TestMigrateDuplicatePending(t *testing.T) {
 			return id
 		}
 		a, b := diag(), diag()
-		at := func(diagnosis int64, minutes int) func(*Request) {
-			return func(r *Request) {
+		at := func(diagnosis int64, minutes int) func(*approval.Request) {
+			return func(r *approval.Request) {
 				r.DiagnosisID = diagnosis
 				r.CreatedAt = t0.Add(time.Duration(minutes) * time.Minute)
 			}
@@ -217,9 +219,9 @@ func TestMigrateDuplicatePending(t *testing.T) {
 		newest := newRequest(t, old, at(a, 2))
 		// Decided later than newest: not pending, so not the one kept.
 		decided := newRequest(t, old, at(a, 3))
-		walk(t, old, decided.ID, StateRejected)
+		walk(t, old, decided.ID, approval.StateRejected)
 		onlyB := newRequest(t, old, at(b, 0))
-		loose := []Request{newRequest(t, old), newRequest(t, old)} // no diagnosis
+		loose := []approval.Request{newRequest(t, old), newRequest(t, old)} // no diagnosis
 		old.Close()
 
 		start := time.Now().Add(-time.Second)
@@ -227,9 +229,9 @@ func TestMigrateDuplicatePending(t *testing.T) {
 		if v, err := s.schemaVersion(ctx); err != nil || v != latestVersion(t, s.d) {
 			t.Fatalf("schema version %d, %v after migrating", v, err)
 		}
-		want := map[string]State{
-			first.ID: StateSuperseded, second.ID: StateSuperseded, newest.ID: StatePending,
-			decided.ID: StateRejected, onlyB.ID: StatePending, loose[0].ID: StatePending, loose[1].ID: StatePending,
+		want := map[string]approval.State{
+			first.ID: approval.StateSuperseded, second.ID: approval.StateSuperseded, newest.ID: approval.StatePending,
+			decided.ID: approval.StateRejected, onlyB.ID: approval.StatePending, loose[0].ID: approval.StatePending, loose[1].ID: approval.StatePending,
 		}
 		for id, st := range want {
 			r, err := s.Request(ctx, id)
@@ -244,8 +246,8 @@ func TestMigrateDuplicatePending(t *testing.T) {
 				t.Fatal(err)
 			}
 			last := recs[len(recs)-1]
-			if st != StateSuperseded {
-				if last.Action == string(StateSuperseded) {
+			if st != approval.StateSuperseded {
+				if last.Action == string(approval.StateSuperseded) {
 					t.Errorf("request %s, left %s, has a superseded audit record", id, st)
 				}
 				continue
@@ -257,14 +259,14 @@ func TestMigrateDuplicatePending(t *testing.T) {
 			if err := json.Unmarshal(last.Detail, &detail); err != nil {
 				t.Errorf("audit detail %q: %v", last.Detail, err)
 			}
-			if last.Action != string(StateSuperseded) || last.From != StatePending || last.To != StateSuperseded ||
+			if last.Action != string(approval.StateSuperseded) || last.From != approval.StatePending || last.To != approval.StateSuperseded ||
 				last.Actor != botActor || last.TenantID != "tenant-a" || last.At.Before(start) ||
 				detail.NewRequest != newest.ID || !strings.Contains(detail.Why, newest.ID[:8]) {
 				t.Errorf("audit record of the superseded request %s: %+v (detail %s)", id, last, last.Detail)
 			}
 		}
-		r := Request{ID: mustID(t), TenantID: "tenant-a", DiagnosisID: a, RequestedBy: "UENG", State: StatePending,
-			Plans: []byte(`[]`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		r := approval.Request{ID: mustID(t), TenantID: "tenant-a", DiagnosisID: a, RequestedBy: "UENG", State: approval.StatePending,
+			Plans: onePlan, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		if err := s.CreateRequest(ctx, r); !errors.Is(err, ErrConflict) {
 			t.Errorf("a second pending request for the diagnosis after the migration: %v, want ErrConflict", err)
 		}
@@ -273,7 +275,7 @@ func TestMigrateDuplicatePending(t *testing.T) {
 
 func mustID(t *testing.T) string {
 	t.Helper()
-	id, err := NewRequestID()
+	id, err := approval.NewID()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
 // postgresDSNEnv names the PostgreSQL server the tests use
@@ -268,8 +270,8 @@ func TestClaimAudited(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		r := newRequest(t, s)
-		rec := func(actor string, at time.Time) AuditRecord {
-			return AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: actor, Action: "reverting", At: at}
+		rec := func(actor string, at time.Time) approval.AuditRecord {
+			return approval.AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: actor, Action: "reverting", At: at}
 		}
 		count := func() int {
 			recs, err := s.RequestAudit(ctx, r.ID)
@@ -289,7 +291,7 @@ func TestClaimAudited(t *testing.T) {
 		if first, err := s.ClaimAudited(ctx, "revert:a:0", time.Time{}, rec("", t0)); !errors.Is(err, ErrInvalid) || first {
 			t.Fatalf("ClaimAudited with a bad record = %v, %v; want ErrInvalid", first, err)
 		}
-		if first, err := s.ClaimAudited(ctx, "revert:a:0", time.Time{}, AuditRecord{RequestID: mustID(t), TenantID: "tenant-a", Actor: "U1", Action: "reverting"}); !errors.Is(err, ErrInvalid) || first {
+		if first, err := s.ClaimAudited(ctx, "revert:a:0", time.Time{}, approval.AuditRecord{RequestID: mustID(t), TenantID: "tenant-a", Actor: "U1", Action: "reverting"}); !errors.Is(err, ErrInvalid) || first {
 			t.Fatalf("ClaimAudited for a request that does not exist = %v, %v; want ErrInvalid", first, err)
 		}
 		if n := count(); n != 0 {
@@ -386,11 +388,11 @@ func TestPruneDiagnoses(t *testing.T) {
 			return id
 		}
 		// A request in each state on an old diagnosis of its own.
-		requests := map[State]Request{}
-		diagnosisOf := map[State]int64{}
+		requests := map[approval.State]approval.Request{}
+		diagnosisOf := map[approval.State]int64{}
 		for _, st := range allStates {
 			d := save(t0)
-			r := newRequest(t, s, func(r *Request) { r.DiagnosisID = d })
+			r := newRequest(t, s, func(r *approval.Request) { r.DiagnosisID = d })
 			walk(t, s, r.ID, st)
 			r, err := s.Request(ctx, r.ID)
 			if err != nil {
@@ -409,7 +411,7 @@ func TestPruneDiagnoses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		open := map[State]bool{StatePending: true, StateApproved: true, StateApplying: true, StateFailed: true}
+		open := map[approval.State]bool{approval.StatePending: true, approval.StateApproved: true, approval.StateApplying: true, approval.StateFailed: true}
 		if want := int64(len(loose) + len(allStates) - len(open)); n != want {
 			t.Errorf("PruneDiagnoses = %d, want %d", n, want)
 		}
@@ -451,15 +453,15 @@ func TestPruneDiagnoses(t *testing.T) {
 			}
 		}
 		// Settled, the open ones' diagnoses go too.
-		for st, path := range map[State][]State{
-			StatePending:  {StateExpired},
-			StateApproved: {StateApplying, StateApplied},
-			StateApplying: {StateApplied},
-			StateFailed:   {StateApplying, StateApplied},
+		for st, path := range map[approval.State][]approval.State{
+			approval.StatePending:  {approval.StateExpired},
+			approval.StateApproved: {approval.StateApplying, approval.StateApplied},
+			approval.StateApplying: {approval.StateApplied},
+			approval.StateFailed:   {approval.StateApplying, approval.StateApplied},
 		} {
 			from := st
 			for _, to := range path {
-				if _, err := s.Transition(ctx, requests[st].ID, Transition{From: from, To: to, At: cutoff}); err != nil {
+				if _, err := s.Transition(ctx, requests[st].ID, approval.Transition{From: from, To: to, At: cutoff}); err != nil {
 					t.Fatalf("%s → %s: %v", from, to, err)
 				}
 				from = to

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/bot/slacktest"
 	"github.com/cacheck/ca-check/bot/store"
@@ -251,7 +252,7 @@ func (e *approvalEnv) whisper(want string) slacktest.Call {
 	return c
 }
 
-func (e *approvalEnv) request0(id string) store.Request {
+func (e *approvalEnv) request0(id string) approval.Request {
 	e.t.Helper()
 	r, err := e.st.Request(context.Background(), id)
 	if err != nil {
@@ -260,7 +261,7 @@ func (e *approvalEnv) request0(id string) store.Request {
 	return r
 }
 
-func (e *approvalEnv) waitState(id string, s store.State) store.Request {
+func (e *approvalEnv) waitState(id string, s approval.State) approval.Request {
 	e.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -270,16 +271,12 @@ func (e *approvalEnv) waitState(id string, s store.State) store.Request {
 		time.Sleep(10 * time.Millisecond)
 	}
 	e.t.Fatalf("request is %s, want %s", e.request0(id).State, s)
-	return store.Request{}
+	return approval.Request{}
 }
 
 func (e *approvalEnv) plans(id string) []diagnose.Plan {
 	e.t.Helper()
-	var ps []diagnose.Plan
-	if err := json.Unmarshal(e.request0(id).Plans, &ps); err != nil {
-		e.t.Fatal(err)
-	}
-	return ps
+	return e.request0(id).Plans
 }
 
 // patches counts the PATCHes the fake Graph received, per policy ID.
@@ -337,7 +334,7 @@ func TestApprovalApproveE2E(t *testing.T) {
 	}
 	e.click(custAdmin, "approve_request", id)
 	report := e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 
 	patches := e.patches()
 	if len(patches) != len(plans) {
@@ -387,7 +384,7 @@ func TestApprovalConcurrentClicksE2E(t *testing.T) {
 	}
 	wg.Wait()
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	t.Logf("50 concurrent clicks: applied in %v", time.Since(start))
 	patches := e.patches()
 	if len(patches) != len(plans) {
@@ -428,7 +425,7 @@ func TestApprovalPolicyChangedE2E(t *testing.T) {
 	if !strings.Contains(report.Text(), "a new request with a fresh plan goes to the approvers") {
 		t.Errorf("report:\n%s", report.Text())
 	}
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	patches := e.patches()
 	if patches[changed.PolicyID] != 0 || len(patches) != len(plans)-1 {
 		t.Errorf("PATCHes %v: none for the changed policy, one for each other", patches)
@@ -441,7 +438,7 @@ func TestApprovalPolicyChangedE2E(t *testing.T) {
 	}
 	// The fresh request applies cleanly.
 	e.click(custAdmin2, "approve_request", newID)
-	e.waitState(newID, store.StateApplied)
+	e.waitState(newID, approval.StateApplied)
 	if n := e.patches()[changed.PolicyID]; n != 1 {
 		t.Errorf("the changed policy PATCHed %d times after its own approval", n)
 	}
@@ -466,7 +463,7 @@ func TestApprovalRefusedAndRejectedE2E(t *testing.T) {
 			t.Fatalf("audit %v: the outsider's Reject was not refused", e.audit(id))
 		}
 	}
-	if got := e.request0(id).State; got != store.StatePending {
+	if got := e.request0(id).State; got != approval.StatePending {
 		t.Errorf("state %s after refused clicks", got)
 	}
 
@@ -480,7 +477,7 @@ func TestApprovalRefusedAndRejectedE2E(t *testing.T) {
 	if !strings.Contains(post.Text(), "Change freeze until Monday") {
 		t.Errorf("the thread lacks the reason:\n%s", post.Text())
 	}
-	e.waitState(id, store.StateRejected)
+	e.waitState(id, approval.StateRejected)
 	// The old DM cannot approve it now.
 	e.click(custAdmin2, "approve_request", id)
 	e.whisper("rejected by <@" + custAdmin + ">")
@@ -510,7 +507,7 @@ func TestApprovalExpiryE2E(t *testing.T) {
 	id, _ := e.request()
 	e.clock.Advance(25 * time.Hour)
 	e.thread("expired without a decision")
-	e.waitState(id, store.StateExpired)
+	e.waitState(id, approval.StateExpired)
 	e.click(custAdmin, "approve_request", id)
 	e.whisper("expired without a decision")
 	if p := e.patches(); len(p) != 0 {
@@ -533,9 +530,9 @@ func TestApprovalRestartReconcilesE2E(t *testing.T) {
 	// policy (through Graph, as it would have).
 	ctx := context.Background()
 	now := e.clock.Now()
-	for _, tr := range []store.Transition{
-		{From: store.StatePending, To: store.StateApproved, By: custAdmin, At: now},
-		{From: store.StateApproved, To: store.StateApplying, By: custAdmin, At: now},
+	for _, tr := range []approval.Transition{
+		{From: approval.StatePending, To: approval.StateApproved, By: custAdmin, At: now},
+		{From: approval.StateApproved, To: approval.StateApplying, By: custAdmin, At: now},
 	} {
 		if _, err := e.st.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
@@ -561,13 +558,13 @@ func TestApprovalRestartReconcilesE2E(t *testing.T) {
 	if !strings.Contains(report.Text(), diagnose.EscapeMrkdwn(plans[0].DisplayName)+"*: now excludes") {
 		t.Errorf("the reconciled report:\n%s", report.Text())
 	}
-	e.waitState(id, store.StateFailed)
+	e.waitState(id, approval.StateFailed)
 	if after := e.patches(); !mapsEqual(before, after) {
 		t.Errorf("reconciliation PATCHed: %v → %v", before, after)
 	}
 	e.click(custAdmin, "retry_request", id)
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	for _, p := range plans {
 		if n := e.patches()[p.PolicyID]; n != 1 {
 			t.Errorf("policy %q PATCHed %d times in all", p.DisplayName, n)
@@ -599,11 +596,11 @@ func TestApprovalRevertE2E(t *testing.T) {
 	plans := e.plans(id)
 	e.click(custAdmin, "approve_request", id)
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 
 	e.command(engineer, "revert "+id)
 	e.thread("reverted request")
-	e.waitState(id, store.StateReverted)
+	e.waitState(id, approval.StateReverted)
 	for _, p := range plans {
 		if n := e.patches()[p.PolicyID]; n != 2 {
 			t.Errorf("policy %q: %d PATCHes, want the apply and the revert", p.DisplayName, n)
@@ -644,7 +641,7 @@ func TestApprovalGraphVerifiedE2E(t *testing.T) {
 	}
 	e.click(custAdmin, "approve_request", id)
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	if n := len(e.g.GraphRequests(http.MethodGet, "/roleManagement/directory/roleAssignments")); n < 2 {
 		t.Errorf("%d role assignment reads: the roles were not checked at each click", n)
 	}
