@@ -131,16 +131,16 @@ func boldNames(names []string) string {
 
 // waitingText is the thread's note that a request went out, and to whom by
 // which way.
-func waitingText(a approval.Request, reached []notice) string {
+func waitingText(a approval.Request, reached []approval.Notice) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, ":hourglass_flowing_sand: %s asked for approval to change %d %s in %s (request `%s`, expires %s).",
 		userRef(a.RequestedBy), len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(a.Tenant()), shortID(a.ID), slackDate(a.ExpiresAt))
 	var waiting []string
 	for _, n := range reached {
 		switch n.Via {
-		case viaDM:
+		case approval.ViaDirect:
 			waiting = append(waiting, userRef(n.User)+" (direct message)")
-		case viaEphemeral:
+		case approval.ViaChannel:
 			waiting = append(waiting, fmt.Sprintf("%s (Slack refused a direct message, so a message only they can see in <#%s>)", userRef(n.User), n.Channel))
 		}
 	}
@@ -148,7 +148,7 @@ func waitingText(a approval.Request, reached []notice) string {
 		fmt.Fprintf(&b, "\nWaiting for %s.", strings.Join(waiting, ", "))
 	}
 	for _, n := range reached {
-		if n.Via == viaNone {
+		if n.Via == approval.ViaNone {
 			fmt.Fprintf(&b, "\n:warning: I could not reach %s: Slack refused both a direct message and a message in the linked channel.", userRef(n.User))
 		}
 	}
@@ -255,14 +255,11 @@ func revertText(a approval.Request, by string) string {
 	return b.String()
 }
 
-// maxReason is the most characters of a rejection reason.
-const maxReason = 500
-
 // rejectView is the Reject modal: an optional reason, then Reject.
 func rejectView(a approval.Request) slack.ModalViewRequest {
 	input := slack.NewPlainTextInputBlockElement(plain("e.g. we will fix it ourselves"), actionReason)
 	input.Multiline = true
-	input.MaxLength = maxReason
+	input.MaxLength = approval.MaxReason
 	reason := slack.NewInputBlock(blockReason, plain("Reason (optional, shown in the engineer's thread)"), nil, input)
 	reason.Optional = true
 	return slack.ModalViewRequest{
@@ -278,4 +275,31 @@ func rejectView(a approval.Request) slack.ModalViewRequest {
 			reason,
 		}},
 	}
+}
+
+// stateText says where a request is, for a click that came too late.
+func stateText(a approval.Request) string {
+	by := ""
+	if a.DecidedBy != "" {
+		by = " by " + userRef(a.DecidedBy)
+	}
+	switch a.State {
+	case approval.StatePending:
+		return ":hourglass_flowing_sand: This request is still waiting for a decision."
+	case approval.StateApproved, approval.StateApplying:
+		return ":gear: This request was approved" + by + " and is being applied."
+	case approval.StateApplied:
+		return ":white_check_mark: This request was approved" + by + " and applied."
+	case approval.StateFailed:
+		return ":warning: This request was approved" + by + "; some policies failed (see the thread)."
+	case approval.StateRejected:
+		return ":no_entry: This request was rejected" + by + "."
+	case approval.StateExpired:
+		return ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis."
+	case approval.StateSuperseded:
+		return ":arrows_counterclockwise: This request was replaced by a newer one: a policy changed since the plan."
+	case approval.StateReverted:
+		return ":leftwards_arrow_with_hook: This request was applied and later reverted."
+	}
+	return "This request is " + string(a.State) + "."
 }

@@ -161,8 +161,10 @@ func startApprovals(t testing.TB, opts ...harnessOption) *approvals {
 		c.AdminUsers = []string{admin}
 	}
 	proxy := &changerProxy{}
-	h := launch(t, nil, nil, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+	st, path := openStore(t)
+	h := launch(t, st, nil, []bot.Option{bot.WithApprovals(proxy, st), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
 		append([]harnessOption{capture}, opts...)...)
+	h.dbPath = path
 	proxy.set(ch)
 	a := &approvals{harness: h, changer: ch, clock: clk}
 	for _, u := range []string{approver, approver2, engineer} {
@@ -183,11 +185,11 @@ func startApprovals(t testing.TB, opts ...harnessOption) *approvals {
 // changerProxy lets the bot be built before the fake changer exists.
 type changerProxy struct {
 	mu sync.Mutex
-	c  bot.Changer
+	c  approval.Changer
 }
 
-func (p *changerProxy) set(c bot.Changer) { p.mu.Lock(); p.c = c; p.mu.Unlock() }
-func (p *changerProxy) get() bot.Changer  { p.mu.Lock(); defer p.mu.Unlock(); return p.c }
+func (p *changerProxy) set(c approval.Changer) { p.mu.Lock(); p.c = c; p.mu.Unlock() }
+func (p *changerProxy) get() approval.Changer  { p.mu.Lock(); defer p.mu.Unlock(); return p.c }
 func (p *changerProxy) Apply(ctx context.Context, t string, plan diagnose.Plan) (diagnose.Change, error) {
 	return p.get().Apply(ctx, t, plan)
 }
@@ -766,7 +768,7 @@ func TestApprovalReconcileAfterRestart(t *testing.T) {
 	clk := &clock{t: now.Add(10 * time.Minute)}
 	proxy := &changerProxy{}
 	var d2 *fakeDiagnoser
-	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithApprovals(proxy, a.store), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
 		func(c *bot.Config, d *fakeDiagnoser) {
 			d2 = d
 			d.override = a.diag.snapshot()
@@ -944,41 +946,6 @@ func BenchmarkApprovalConcurrentClicks(b *testing.B) {
 		if _, err := a.slack.WaitCalls(context.Background(), 49, slacktest.MethodResponseURL); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-// A reconciliation settles the round of applying it read, never a later
-// one: here another replica reconciled the crashed apply first, an approver
-// clicked Retry, and the retry is writing when the slow reconciliation,
-// working from its stale read, tries to settle the request.
-func TestApprovalReconcileStaleRead(t *testing.T) {
-	a := startApprovals(t)
-	id, _ := a.request()
-	ctx := context.Background()
-	now := a.clock.Now()
-	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now},
-	} {
-		if _, err := a.store.Transition(ctx, id, tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stale := a.state(id) // what the slow replica read: applying, the crashed round
-	for _, tr := range []approval.Transition{
-		{From: approval.StateApplying, To: approval.StateFailed, At: now},               // the other replica's reconciliation
-		{From: approval.StateFailed, To: approval.StateApplying, By: approver, At: now}, // Retry, writing now
-	} {
-		if _, err := a.store.Transition(ctx, id, tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	retry := a.state(id)
-	if err := a.bot.ReconcileOne(ctx, stale); err != nil {
-		t.Fatal(err)
-	}
-	if got := a.state(id); got.State != approval.StateApplying || got.Version != retry.Version {
-		t.Errorf("the stale reconciliation settled the retry's round: %s at version %d, want applying at %d", got.State, got.Version, retry.Version)
 	}
 }
 
@@ -1193,7 +1160,7 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	clk := &clock{t: now.Add(10 * time.Minute)}
 	proxy := &changerProxy{}
 	var d2 *fakeDiagnoser
-	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithApprovals(proxy, a.store), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
 		func(c *bot.Config, d *fakeDiagnoser) {
 			d2 = d
 			d.fail[contosoID] = diagnose.Errorf(diagnose.EUNAUTHORIZED, "ca-check has no access to Contoso any more")

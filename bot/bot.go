@@ -35,35 +35,38 @@ type Diagnoser interface {
 	Customers(ctx context.Context) ([]diagnose.Relationship, error)
 }
 
-// Store is what the bot keeps between deliveries; *store.Store implements it.
+// Store is what the Slack adapter keeps between deliveries, besides the
+// approval service's requests; *store.Store implements it.
 type Store interface {
+	// LinkChannel links a channel to a customer tenant, replacing its
+	// earlier link.
 	LinkChannel(ctx context.Context, l store.Link) error
+	// UnlinkChannel removes the channel's link; store.ErrNotFound if it
+	// has none.
 	UnlinkChannel(ctx context.Context, channelID string) error
+	// ChannelLink returns the channel's link; store.ErrNotFound if none.
 	ChannelLink(ctx context.Context, channelID string) (store.Link, error)
+	// Links returns every channel link.
 	Links(ctx context.Context) ([]store.Link, error)
+	// Claim records key (a Slack event, a paste in a thread) and reports
+	// whether this caller is the first: only the first acts, however many
+	// deliveries or replicas race.
 	Claim(ctx context.Context, key string, now time.Time) (first bool, err error)
-	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a approval.AuditRecord) (first bool, err error)
+	// PruneClaims forgets claims made before the given time.
 	PruneClaims(ctx context.Context, before time.Time) (int64, error)
+	// SaveDiagnosis keeps a diagnosis shown in Slack, for its buttons,
+	// and returns its ID.
 	SaveDiagnosis(ctx context.Context, r store.DiagnosisRecord) (int64, error)
+	// Diagnosis returns a kept diagnosis; store.ErrNotFound if none.
 	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
+	// RecentDiagnoses returns up to limit diagnoses, newest first, for
+	// the App Home.
 	RecentDiagnoses(ctx context.Context, limit int) ([]store.DiagnosisRecord, error)
+	// PruneDiagnoses deletes the diagnoses made before the given time but
+	// those an open approval request still needs.
 	PruneDiagnoses(ctx context.Context, before time.Time) (int64, error)
+	// Ping reports whether the database answers, for /readyz.
 	Ping(ctx context.Context) error
-
-	// Approvals (DESIGN.md "Approvals").
-	AddApprover(ctx context.Context, tenantID, slackUserID, addedBy string, now time.Time) error
-	RemoveApprover(ctx context.Context, tenantID, slackUserID string) error
-	Approvers(ctx context.Context, tenantID string) ([]string, error)
-	CreateRequest(ctx context.Context, r approval.Request) error
-	Request(ctx context.Context, id string) (approval.Request, error)
-	Transition(ctx context.Context, id string, t approval.Transition) (approval.Request, error)
-	Requests(ctx context.Context, states ...approval.State) ([]approval.Request, error)
-	RequestsChanged(ctx context.Context, since, until time.Time, states ...approval.State) ([]approval.Request, error)
-	PendingFor(ctx context.Context, tenantID string) ([]approval.Request, error)
-	ExpireRequests(ctx context.Context, now time.Time) ([]approval.Request, error)
-	AppendAudit(ctx context.Context, a approval.AuditRecord) error
-	Audit(ctx context.Context, tenantID string, limit int) ([]approval.AuditRecord, error)
-	RequestAudit(ctx context.Context, requestID string) ([]approval.AuditRecord, error)
 }
 
 // Bot is the Slack bot. Create it with New and start it with Run.
@@ -78,12 +81,11 @@ type Bot struct {
 	m     *metrics
 	pool  *pool
 
-	// Approvals: nil changer disables them.
-	changer    Changer
-	sweepEvery time.Duration
-	// applying holds the IDs of requests this process is applying, so that
-	// its own sweep never reconciles them.
-	applying sync.Map
+	// Approvals (WithApprovals): nil when not configured.
+	approvals     *approval.Service
+	changer       approval.Changer
+	approvalStore approval.Store
+	sweepEvery    time.Duration
 
 	// Set once auth.test has answered; /readyz waits for it.
 	self atomic.Pointer[identity]
@@ -156,6 +158,13 @@ func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
 		slack.OptionAppLevelToken(cfg.AppToken),
 	)
 	b.pool = newPool(cfg.Workers, 32*cfg.Workers, b.m, b.log)
+	if b.approvalStore != nil {
+		svc, err := b.newApprovals()
+		if err != nil {
+			return nil, fmt.Errorf("bot: %w", err)
+		}
+		b.approvals = svc
+	}
 	return b, nil
 }
 
@@ -359,10 +368,8 @@ func (b *Bot) sweep(ctx context.Context) {
 	t := time.NewTicker(b.sweepEvery)
 	defer t.Stop()
 	for {
-		if b.changer != nil {
-			b.expire(ctx)
-			b.reconcile(ctx)
-			b.reportLate(ctx)
+		if b.approvals != nil {
+			b.approvals.Sweep(ctx)
 		}
 		b.pruneDiagnoses(ctx)
 		select {

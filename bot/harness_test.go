@@ -217,13 +217,7 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 	}
 	dbPath := ""
 	if st == nil {
-		var err error
-		dbPath = filepath.Join(t.TempDir(), "db")
-		st, err = store.Open(context.Background(), dbPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st, dbPath = openStore(t)
 	}
 	d := newFakeDiagnoser(t)
 	cfg := bot.Config{
@@ -279,6 +273,19 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 		}
 	}
 	return h
+}
+
+// openStore opens a SQLite store in a new file, closed when the test ends,
+// and returns the file's path too.
+func openStore(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, path
 }
 
 func (h *harness) waitReady() {

@@ -128,7 +128,7 @@ func (e *approvalEnv) start() {
 	if e.config != nil {
 		e.config(&cfg)
 	}
-	b, err := bot.New(cfg, graph, st, bot.WithChanger(graph), bot.WithClock(e.clock.Now),
+	b, err := bot.New(cfg, graph, st, bot.WithApprovals(graph, st), bot.WithClock(e.clock.Now),
 		bot.WithApprovalSweep(20*time.Millisecond), bot.WithHTTPClient(e.slack.Client()),
 		bot.WithLogger(slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
 		bot.WithRegistry(prometheus.NewRegistry()))
