@@ -17,25 +17,40 @@ const applyTimeout = 2 * time.Minute
 // apply moves the request from (approved, or failed for a retry) to
 // applying as a compare-and-swap, so exactly one caller writes; then it
 // applies every policy not done yet, records the outcomes with the final
-// state, and reports through the Notifier. It reports false when another
-// caller won the swap.
-func (s *Service) apply(ctx context.Context, r Request, from State, by string) bool {
+// state, and reports through the Notifier. l is the service's lease on
+// the approved request (nil from failed, which has none: the swap takes
+// it). It reports false when another caller won the swap.
+func (s *Service) apply(ctx context.Context, r Request, from State, by string, l *lease) bool {
 	// Once the first write may have started, finish and record it even if
 	// the caller's context ends (shutdown): an interrupted apply is left to
 	// reconciliation, a finished one should not be.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
-	r2, err := s.store.Transition(ctx, r.ID, Transition{From: from, To: StateApplying, By: by, At: s.now()})
-	if errors.Is(err, ErrConflict) {
-		return false // another click or replica is applying it
+	t := Transition{From: from, To: StateApplying, By: by, At: s.now(), Lease: s.until()}
+	if l != nil {
+		t.Holder = s.holder
 	}
-	if err != nil {
+	r2, err := s.store.Transition(ctx, r.ID, t)
+	switch {
+	case errors.Is(err, ErrConflict):
+		if l != nil {
+			l.release()
+		}
+		return false // another click or process is applying it
+	case err != nil:
 		s.storeFail(ctx, "transition", err)
 		s.notify.Tell(ctx, r, Event{Kind: Failed, Err: err})
+		if l != nil {
+			l.letGo(ctx) // approved: the sweep takes it over
+		}
 		return true
 	}
-	s.applying.add(r.ID)
-	defer s.applying.remove(r.ID)
+	if l == nil {
+		l = s.hold(ctx, r2)
+	} else {
+		l.renewed(r2.Lease.Until)
+	}
+	defer l.release()
 	// The outcomes as of the swap, not as read before it: a retry that
 	// raced with another must not redo what that one applied.
 	r = r2
@@ -45,6 +60,11 @@ func (s *Service) apply(ctx context.Context, r Request, from State, by string) b
 		o := &r.Outcomes[i]
 		if o.Done() {
 			continue // a retry writes only what failed
+		}
+		if !l.held() {
+			// Taken for dead (stalled longer than the lease): whoever
+			// took the request over reconciles it from the policies.
+			return true
 		}
 		if o.Status == OutcomeFailed {
 			// A failed write may have landed all the same (Graph applied
@@ -85,17 +105,23 @@ func (s *Service) apply(ctx context.Context, r Request, from State, by string) b
 	}
 	// Only this round of applying: if the sweep took it for interrupted
 	// and a retry started another, that one settles its own.
+	// The lease stays until the outcome is told.
 	settled, err := s.store.Transition(ctx, r.ID, Transition{
-		From: StateApplying, To: final, By: by, At: s.now(), Version: r.Version,
+		From: StateApplying, To: final, By: by, At: s.now(), Version: r.Version, Holder: s.holder,
+		Lease: s.until(), ReportDue: true,
 		Outcomes: r.Outcomes, Detail: detail(map[string]any{"outcomes": r.Outcomes, reportDue: true}),
 	})
 	if err != nil {
 		// The writes happened; the sweep reconciles the request from the
-		// policies themselves.
-		s.storeFail(ctx, "transition", err)
+		// policies themselves, at once.
+		if !errors.Is(err, ErrConflict) {
+			s.storeFail(ctx, "transition", err)
+			l.letGo(ctx)
+		}
 		return true
 	}
 	s.report(ctx, settled, by)
+	l.release()
 	s.reported(ctx, settled)
 	if len(fresh) > 0 {
 		next, err := s.Open(ctx, Request{
@@ -176,23 +202,42 @@ func requestIDsOf(ch *diagnose.Change) []string {
 func (s *Service) report(ctx context.Context, r Request, by string) {
 	e := Event{Kind: Settled, By: by}
 	if r.Count(OutcomeApplied) > 0 {
-		e.RevertUntil = r.UpdatedAt.Add(s.window)
+		e.RevertUntil = appliedAt(r).Add(s.window)
 	}
 	s.notify.Tell(ctx, r, e)
 	s.closeCopies(ctx, r, e)
 }
 
+// appliedAt is where the revert window of an applied request starts.
+func appliedAt(r Request) time.Time {
+	if r.AppliedAt.IsZero() {
+		return r.UpdatedAt
+	}
+	return r.AppliedAt
+}
+
 // A settled apply is reported in two steps a crash can separate: the
-// settling transition (its audit detail says reportDue) and the report,
-// then its audit record "reported". The sweep reports what a dead process
-// settled and did not report, for up to reportWindow.
+// settling transition, which leaves the report due (and says so in its
+// audit detail, reportDue) under the settler's lease, and the report, then
+// Reported with its audit record "reported". Once the lease lapses, the
+// sweep tells what a dead process settled and did not, for up to
+// reportWindow after the settling.
 const (
 	reportDue      = "reportDue"
 	actionReported = "reported"
 	reportWindow   = 24 * time.Hour
 )
 
-// reported records that the request's outcome was told.
+// reported records that the request's outcome was told, and releases its
+// lease.
 func (s *Service) reported(ctx context.Context, r Request) {
-	s.audit(ctx, "audit report", AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: auditActor, Action: actionReported, At: s.now()})
+	rec := AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: auditActor, Action: actionReported, At: s.now()}
+	if err := s.store.Reported(ctx, r.ID, s.holder, &rec); err != nil {
+		if errors.Is(err, ErrConflict) {
+			// Taken over meanwhile: the other process tells it too.
+			s.log.WarnContext(ctx, "lease lost before the report was recorded", "request", r.ID, "holder", s.holder)
+			return
+		}
+		s.storeFail(ctx, "audit report", err)
+	}
 }

@@ -117,13 +117,16 @@ func (s *Service) Approve(ctx context.Context, id string, who Actor) error {
 	if err != nil {
 		return err
 	}
-	r, err = s.store.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: who.ID, At: s.now()})
+	// Approved under this service's lease, renewed until the outcome is
+	// told: if this process dies, another reconciles the request.
+	r, err = s.store.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: who.ID, At: s.now(), Lease: s.until()})
 	if err != nil {
 		return s.lost(ctx, id, err)
 	}
+	l := s.hold(ctx, r)
 	s.log.InfoContext(ctx, "request approved", "request", r.ID, "tenant", r.TenantID, "by", who.ID)
 	s.closeCopies(ctx, r, Event{Kind: Approved, By: who.ID})
-	s.apply(ctx, r, StateApproved, who.ID)
+	s.apply(ctx, r, StateApproved, who.ID, l)
 	return nil
 }
 
@@ -183,7 +186,7 @@ func (s *Service) Retry(ctx context.Context, id string, who Actor) error {
 	if err := s.authorise(ctx, r, who, "retry"); err != nil {
 		return err
 	}
-	if !s.apply(ctx, r, StateFailed, who.ID) {
+	if !s.apply(ctx, r, StateFailed, who.ID, nil) {
 		return s.lost(ctx, id, ErrConflict)
 	}
 	return nil

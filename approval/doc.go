@@ -7,7 +7,7 @@
 //
 // The state machine (DESIGN.md "Approvals"):
 //
-//	pending → approved → applying → applied → reverted
+//	pending → approved → applying → applied ⇄ reverting → reverted
 //	   │                    │ ↑
 //	   │                    ↓ │ (retry)
 //	   │                  failed
@@ -17,13 +17,22 @@
 // (Transition), so that double clicks, retried deliveries and replicas move
 // it once, and writes its audit record in the same transaction.
 //
+// In approved, applying and reverting, and while an apply's outcome is
+// still to be told (ReportDue), the process at work holds the request's
+// Lease and renews it (lease.go). A process that dies stops renewing; once
+// its lease lapses, any process's Sweep takes the request over: it
+// reconciles an interrupted apply from the policies, returns an
+// interrupted revert to applied, and tells an outcome not told yet. A
+// lease that is renewed is never taken over.
+//
 // The Service's path, in the order a request travels (one file each):
 //
 //	open.go     Open: store the request, ask the approvers (Notifier.Ask), tell the thread
 //	decide.go   Approve, Reject, Retry: who may decide (authorise), the CAS
 //	apply.go    apply every plan (Changer.Apply), re-plan what changed, settle, report
 //	revert.go   Revert: who may, within the window, once at a time
-//	sweep.go    Sweep: expiry, reconciling what a crash interrupted, late reports
+//	sweep.go    Sweep: expiry, and taking over what a dead process left
+//	lease.go    leases: held and renewed while a process works
 //
 // Who may decide is decided here: the tenant's approvers from the Store,
 // never the requester, and optionally only those whose email is an active

@@ -16,12 +16,14 @@ import (
 type State string
 
 // The states. Pending is the only one a request is created in; rejected,
-// expired, superseded and reverted are final.
+// expired, superseded and reverted are final. In approved, applying and
+// reverting a process is at work on the request, and holds its lease.
 const (
 	StatePending    State = "pending"    // waiting for an approver
 	StateApproved   State = "approved"   // an approver clicked Approve; not yet applied
 	StateApplying   State = "applying"   // the PATCHes are in flight
 	StateApplied    State = "applied"    // every policy was changed and read back
+	StateReverting  State = "reverting"  // the reverting PATCHes are in flight
 	StateFailed     State = "failed"     // some policy could not be changed; may be retried
 	StateRejected   State = "rejected"   // an approver clicked Reject
 	StateExpired    State = "expired"    // nobody decided before ExpiresAt
@@ -36,24 +38,33 @@ var transitions = map[State][]State{
 	// A policy that changed since the plan is not written; when nothing
 	// else was, the request is replaced by a new one with a fresh plan.
 	StateApplying: {StateApplied, StateFailed, StateSuperseded},
-	StateApplied:  {StateReverted},
-	StateFailed:   {StateApplying}, // retry the policies that failed
+	StateApplied:  {StateReverting},
+	// Back to applied when some policy could not be restored, or the
+	// reverting process died: Revert may be tried again.
+	StateReverting: {StateReverted, StateApplied},
+	StateFailed:    {StateApplying}, // retry the policies that failed
 }
 
 // Valid reports whether s is one of the states above.
 func (s State) Valid() bool {
 	switch s {
 	case StatePending, StateApproved, StateApplying, StateApplied, StateFailed,
-		StateRejected, StateExpired, StateSuperseded, StateReverted:
+		StateRejected, StateExpired, StateSuperseded, StateReverting, StateReverted:
 		return true
 	}
 	return false
 }
 
+// Working reports whether a process is at work on a request in s, under a
+// lease: approved, applying, reverting.
+func (s State) Working() bool {
+	return s == StateApproved || s == StateApplying || s == StateReverting
+}
+
 // Allowed reports whether from → to is a transition of the state machine:
 // pending → approved | rejected | expired | superseded; approved → applying;
-// applying → applied | failed | superseded; applied → reverted; failed →
-// applying.
+// applying → applied | failed | superseded; applied → reverting; reverting
+// → reverted | applied; failed → applying.
 func Allowed(from, to State) bool {
 	return slices.Contains(transitions[from], to)
 }
@@ -80,7 +91,23 @@ type Request struct {
 	CreatedAt time.Time
 	ExpiresAt time.Time
 	UpdatedAt time.Time // the last transition
+	AppliedAt time.Time // when it last became applied (from applying); the revert window starts there
 	Version   int64     // 1 at creation, bumped by every transition
+	// Lease is who is at work on the request (approved, applying,
+	// reverting, or reporting its outcome), until when; zero when nobody
+	// is. A lease that lapsed is the mark of a process that died.
+	Lease Lease
+	// ReportDue is set when an apply settled and its outcome has not been
+	// told yet: the lease holder tells it, or whoever takes the lease
+	// over once it lapses.
+	ReportDue bool
+}
+
+// Lease is a process's hold on a request while it works on it: Holder
+// identifies the process, and the hold lasts until Until unless renewed.
+type Lease struct {
+	Holder string
+	Until  time.Time
 }
 
 // Tenant is the request's customer tenant, for messages.
@@ -171,11 +198,23 @@ type Transition struct {
 	Outcomes []Outcome // replaces Request.Outcomes when not nil
 	Reason   string    // replaces Request.Reason when not ""
 	Detail   []byte    // the audit record's JSON: before/after, Graph request IDs
+	// Action is the audit record's action; "" for To.
+	Action string
 	// Version, when not 0, makes the swap also require the request to be
 	// at this version: a caller settling what it started (an apply, a
 	// reconciliation of a request it read) must not settle a later round
 	// that left the request in the same state (a retry's applying).
 	Version int64
+	// Holder, when not "", makes the swap also require that this holder
+	// has the request's lease: a process that lost its lease to another
+	// (it was taken for dead) must not settle what the other now owns.
+	Holder string
+	// Lease is the request's lease after the swap: required into a
+	// working state (see State.Working) and with ReportDue, nil otherwise
+	// (the lease is then released).
+	Lease *Lease
+	// ReportDue marks the outcome as still to be told (Request.ReportDue).
+	ReportDue bool
 }
 
 // AuditRecord is one entry of the append-only audit log: who did what to

@@ -2,9 +2,8 @@ package approval
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"slices"
-	"time"
 
 	"github.com/cacheck/ca-check/diagnose"
 )
@@ -30,9 +29,13 @@ func (s *Service) mayRevert(ctx context.Context, r Request, who Actor) (bool, er
 // Revert restores the before-image of every policy the request changed,
 // within the revert window, and only where the exclusion is still the one
 // ca-check wrote (the Changer refuses otherwise); the thread is told how it
-// went. It returns an error when nothing was tried: ErrBadID, ErrNotFound,
-// *StateError (the request is not applied), *RefusedError, *WindowError,
-// ErrReverting (another revert is running), or what went wrong.
+// went. The request is reverting meanwhile, under this service's lease:
+// one revert at a time, and one interrupted by a crash returns to applied
+// once its lease lapses. A policy a failed or interrupted attempt already
+// restored is found so and not written again. Revert returns an error when
+// nothing was tried: ErrBadID, ErrNotFound, *StateError (the request is not
+// applied), *RefusedError, *WindowError, ErrReverting (another revert is
+// running), or what went wrong.
 func (s *Service) Revert(ctx context.Context, id string, who Actor) error {
 	if s.changer == nil {
 		return ErrNotConfigured
@@ -41,7 +44,7 @@ func (s *Service) Revert(ctx context.Context, id string, who Actor) error {
 	if err != nil {
 		return err
 	}
-	if r.State != StateApplied {
+	if r.State != StateApplied && r.State != StateReverting {
 		return &StateError{Request: r}
 	}
 	switch ok, err := s.mayRevert(ctx, r, who); {
@@ -52,51 +55,41 @@ func (s *Service) Revert(ctx context.Context, id string, who Actor) error {
 			Detail: detail(map[string]string{"action": "revert", "why": string(WhyNotReverter)})})
 		return &RefusedError{Request: r, User: who.ID, Action: "revert", Why: WhyNotReverter}
 	}
-	if until := r.UpdatedAt.Add(s.window); !s.now().Before(until) {
+	if until := appliedAt(r).Add(s.window); !s.now().Before(until) {
 		return &WindowError{Until: until}
 	}
-	// One revert attempt at a time: concurrent clicks would otherwise each
-	// read ca-check's write and each PATCH. An attempt that failed, or
-	// whose process died (its "reverting" record is older than an apply
-	// can take), does not block the next: Revert finds what it already
-	// restored in place and writes only the rest.
-	recs, err := s.store.RequestAudit(ctx, r.ID)
-	if err != nil {
-		s.storeFail(ctx, "request audit", err)
-		return err
-	}
-	attempt, running := revertAttempts(recs, s.now())
-	first := false
-	if !running {
-		// The attempt's claim and its record of intent (what it is about
-		// to change, before any write) are one transaction: a claim
-		// without its record would hold the change with nothing to show
-		// it was taken, and nothing that ever ages. A claim without a
-		// record from an older ca-check is taken over once as old as a
-		// dead attempt.
-		var intent []map[string]any
-		for _, o := range r.Outcomes {
-			if o.Status == OutcomeApplied && o.Change != nil {
-				intent = append(intent, map[string]any{"policyId": o.PolicyID, "before": o.Change.Before, "wrote": o.Change.After})
-			}
-		}
-		first, err = s.store.ClaimAudited(ctx, fmt.Sprintf("revert:%s:%d", r.ID, attempt), s.now().Add(-staleAfter),
-			AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: who.ID, Action: actionReverting, At: s.now(),
-				Detail: detail(map[string]any{"policies": intent})})
-		if err != nil {
-			s.storeFail(ctx, "claim revert", err)
-			return err
-		}
-	}
-	if !first {
+	if r.State == StateReverting {
 		return ErrReverting
+	}
+	// The swap to reverting is the attempt's claim, and its audit record
+	// the intent (what it is about to change, before any write), in one
+	// transaction.
+	var intent []map[string]any
+	for _, o := range r.Outcomes {
+		if o.Status == OutcomeApplied && o.Change != nil {
+			intent = append(intent, map[string]any{"policyId": o.PolicyID, "before": o.Change.Before, "wrote": o.Change.After})
+		}
+	}
+	r, err = s.store.Transition(ctx, r.ID, Transition{From: StateApplied, To: StateReverting, By: who.ID, At: s.now(), Version: r.Version,
+		Lease: s.until(), Detail: detail(map[string]any{"policies": intent})})
+	if err != nil {
+		err = s.lost(ctx, id, err)
+		if st, ok := errors.AsType[*StateError](err); ok && st.Request.State == StateReverting {
+			return ErrReverting
+		}
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), applyTimeout)
 	defer cancel()
+	l := s.hold(ctx, r)
+	defer l.release()
 	for i := range r.Outcomes {
 		o := &r.Outcomes[i]
 		if o.Status != OutcomeApplied || o.Change == nil {
 			continue
+		}
+		if !l.held() {
+			return nil // taken for dead: the sweep returns it to applied
 		}
 		ch, err := s.changer.Revert(ctx, r.TenantID, o.PolicyID, o.Change.Before, o.Change.After)
 		if err != nil {
@@ -108,41 +101,27 @@ func (s *Service) Revert(ctx context.Context, id string, who Actor) error {
 	}
 	d := detail(map[string]any{"outcomes": r.Outcomes})
 	if r.Count(OutcomeRevertFailed) == 0 {
-		reverted, err := s.store.Transition(ctx, r.ID, Transition{From: StateApplied, To: StateReverted, By: who.ID, At: s.now(),
-			Outcomes: r.Outcomes, Detail: d})
+		reverted, err := s.store.Transition(ctx, r.ID, Transition{From: StateReverting, To: StateReverted, By: who.ID, At: s.now(),
+			Holder: s.holder, Outcomes: r.Outcomes, Detail: d})
 		if err != nil {
 			s.storeFail(ctx, "transition", err)
 		} else {
 			r = reverted
 		}
 		s.closeCopies(ctx, r, Event{Kind: Reverted, By: who.ID})
-	} else {
-		s.audit(ctx, "audit revert", AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: who.ID, Action: actionRevertFailed, At: s.now(), Detail: d})
+	} else if _, err := s.store.Transition(ctx, r.ID, Transition{From: StateReverting, To: StateApplied, By: who.ID, At: s.now(),
+		Holder: s.holder, Action: actionRevertFailed, Detail: d}); err != nil {
+		// Applied again, with the outcomes of the apply: the next attempt
+		// tries every policy, and finds those restored here in place.
+		s.storeFail(ctx, "transition", err)
 	}
 	s.notify.Tell(ctx, r, Event{Kind: Reverted, By: who.ID})
 	return nil
 }
 
-// Audit actions of a revert attempt besides the transition to reverted.
+// Audit actions of a revert besides the transitions to reverting and
+// reverted.
 const (
-	actionReverting    = "reverting"     // an attempt starts: the policies it will restore
-	actionRevertFailed = "revert_failed" // it ended with some policies not restored
+	actionRevertFailed      = "revert_failed"      // it ended with some policies not restored
+	actionRevertInterrupted = "revert_interrupted" // its process died; the sweep returned it to applied
 )
-
-// revertAttempts counts the revert attempts recorded in a request's audit
-// and reports whether the last one may still be running: it has not ended
-// (reverted, revert_failed) and is younger than staleAfter, past which its
-// process is taken for dead, as for an interrupted apply.
-func revertAttempts(recs []AuditRecord, now time.Time) (n int, running bool) {
-	var last *AuditRecord
-	for i := range recs {
-		switch recs[i].Action {
-		case actionReverting:
-			n++
-			last = &recs[i]
-		case string(StateReverted), actionRevertFailed:
-			last = nil
-		}
-	}
-	return n, last != nil && now.Sub(last.At) < staleAfter
-}

@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,11 +45,21 @@ type Store interface {
 	// ExpireRequests moves every pending request whose ExpiresAt is at or
 	// before now to expired and returns them; each to one caller only.
 	ExpireRequests(ctx context.Context, now time.Time) ([]Request, error)
-	// Requests returns the requests in any of the states, oldest first.
-	Requests(ctx context.Context, states ...State) ([]Request, error)
-	// RequestsChanged returns the requests in any of the states whose last
-	// transition is in [since, until), oldest change first.
-	RequestsChanged(ctx context.Context, since, until time.Time, states ...State) ([]Request, error)
+
+	// Lapsed returns the requests whose lease lapsed by now (in a working
+	// state, or with a report due): what a dead process left.
+	Lapsed(ctx context.Context, now time.Time) ([]Request, error)
+	// TakeLease gives l to the request at version whose lease lapsed by
+	// now, and returns it; ErrConflict when it changed or its lease is
+	// held.
+	TakeLease(ctx context.Context, id string, version int64, l Lease, now time.Time) (Request, error)
+	// RenewLease moves the request's lease to l.Until while l.Holder
+	// holds it, and reports whether it still does.
+	RenewLease(ctx context.Context, id string, l Lease) (held bool, err error)
+	// Reported clears the request's due report and releases its lease,
+	// if holder holds it, appending rec when not nil, in one transaction;
+	// ErrConflict otherwise.
+	Reported(ctx context.Context, id, holder string, rec *AuditRecord) error
 
 	// AppendAudit records an event that is no transition.
 	AppendAudit(ctx context.Context, a AuditRecord) error
@@ -57,11 +68,6 @@ type Store interface {
 	Audit(ctx context.Context, tenantID string, limit int) ([]AuditRecord, error)
 	// RequestAudit returns one request's audit records, oldest first.
 	RequestAudit(ctx context.Context, id string) ([]AuditRecord, error)
-	// Claim records key and reports whether this caller claimed it first.
-	Claim(ctx context.Context, key string, at time.Time) (first bool, err error)
-	// ClaimAudited is Claim and AppendAudit in one transaction; a claim
-	// made before staleBefore is taken over.
-	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a AuditRecord) (first bool, err error)
 }
 
 // Changer writes approved fixes into a customer tenant and checks
@@ -150,9 +156,12 @@ const (
 	// ReportedLate: ca-check stopped before it reported how r went
 	// (Tell, before Settled).
 	ReportedLate
-	// Reverted: Event.By reverted r, in full when r.State is reverted,
-	// else in part (r.Outcomes say which) (Tell; Close when in full).
+	// Reverted: Event.By reverted r, in full when no outcome is
+	// revert_failed, else in part (Tell; Close when in full).
 	Reverted
+	// RevertInterrupted: ca-check was interrupted while reverting r,
+	// which is applied again; Revert restores what is not yet (Tell).
+	RevertInterrupted
 	// Failed: something went wrong on ca-check's side before anything
 	// was written; Event.Err says what (Tell).
 	Failed
@@ -194,6 +203,12 @@ type Config struct {
 	// the service was doing ("transition", "audit notice", …), for the
 	// front end's metrics and logs.
 	StoreFailed func(ctx context.Context, op string, err error)
+	// Holder names this process in its leases; a new random name when "".
+	Holder string
+	// Lease is how long a lease lasts unless renewed (DefaultLease when
+	// 0), and Renew how often a working process renews it (DefaultRenew
+	// when 0, and less than Lease).
+	Lease, Renew time.Duration
 }
 
 // Service is the approval flow: Open, Approve, Reject, Retry, Revert, and
@@ -211,9 +226,9 @@ type Service struct {
 	log       *slog.Logger
 	storeFail func(ctx context.Context, op string, err error)
 
-	// applying holds the IDs of requests this Service is applying, so
-	// that its own sweep never reconciles them.
-	applying syncSet
+	holder     string        // this process, in its leases
+	leaseFor   time.Duration // how long a lease lasts unless renewed
+	renewEvery time.Duration
 }
 
 // New checks c and returns the service.
@@ -228,6 +243,13 @@ func New(c Config) (*Service, error) {
 		store: c.Store, changer: c.Changer, diag: c.Diagnoser, notify: c.Notifier,
 		ttl: c.TTL, window: c.RevertWindow, verify: c.VerifyApprovers,
 		now: c.Now, log: c.Log, storeFail: c.StoreFailed,
+		holder: c.Holder, leaseFor: cmp.Or(c.Lease, DefaultLease), renewEvery: cmp.Or(c.Renew, DefaultRenew),
+	}
+	if s.renewEvery >= s.leaseFor || s.renewEvery < 0 {
+		return nil, fmt.Errorf("approval: a lease of %v renewed every %v would lapse under a live process", s.leaseFor, s.renewEvery)
+	}
+	if s.holder == "" {
+		s.holder = newHolder()
 	}
 	if s.now == nil {
 		s.now = time.Now

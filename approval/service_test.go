@@ -420,7 +420,8 @@ func isRefused(err error, why approval.Why) bool {
 	return ok && r.Why == why
 }
 
-// A crash while applying: the request stays applying; another Service on
+// A crash while applying: the request stays applying under the dead
+// process's lease; once the lease lapses (not before), another Service on
 // the same store reads the policies, settles it from them without
 // writing, and Retry writes only the rest.
 func TestReconcileAfterCrash(t *testing.T) {
@@ -428,9 +429,10 @@ func TestReconcileAfterCrash(t *testing.T) {
 	r := e.open()
 	ctx := context.Background()
 	now := e.clock.Now()
+	dead := &approval.Lease{Holder: "dead", Until: now.Add(30 * time.Second)}
 	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now},
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: dead},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: dead},
 	} {
 		if _, err := e.st.Transition(ctx, r.ID, tr); err != nil {
 			t.Fatal(err)
@@ -438,8 +440,14 @@ func TestReconcileAfterCrash(t *testing.T) {
 	}
 	// The dead process wrote the first policy.
 	e.tenant.set(r.Plans[0].PolicyID, r.Plans[0].After)
-	e.clock.Advance(10 * time.Minute)
-	e.service().Sweep(ctx)
+	other := e.service()
+	e.clock.Advance(29 * time.Second)
+	other.Sweep(ctx)
+	if got := e.state(r.ID); got.State != approval.StateApplying || len(e.notes.thread(r.ID)) != 1 {
+		t.Fatalf("reconciled before the lease lapsed: %s, thread told %v", got.State, e.notes.thread(r.ID))
+	}
+	e.clock.Advance(time.Second)
+	other.Sweep(ctx)
 	got := e.state(r.ID)
 	if got.State != approval.StateFailed || got.Outcomes[0].Status != approval.OutcomeApplied || got.Count(approval.OutcomeFailed) != len(r.Plans)-1 {
 		t.Fatalf("after reconciling: %s, %+v", got.State, got.Outcomes)
@@ -468,9 +476,12 @@ func TestReconcileStaleRead(t *testing.T) {
 	r := e.open()
 	ctx := context.Background()
 	now := e.clock.Now()
+	// Leases that have all lapsed by now: only the version tells the
+	// rounds apart.
+	lapsed := &approval.Lease{Holder: "dead", Until: now}
 	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now},
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: lapsed},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: lapsed},
 	} {
 		if _, err := e.st.Transition(ctx, r.ID, tr); err != nil {
 			t.Fatal(err)
@@ -478,8 +489,8 @@ func TestReconcileStaleRead(t *testing.T) {
 	}
 	stale := e.state(r.ID) // what the slow process read: applying, the crashed round
 	for _, tr := range []approval.Transition{
-		{From: approval.StateApplying, To: approval.StateFailed, At: now},               // the other process's reconciliation
-		{From: approval.StateFailed, To: approval.StateApplying, By: approver, At: now}, // Retry, writing now
+		{From: approval.StateApplying, To: approval.StateFailed, At: now},                              // the other process's reconciliation
+		{From: approval.StateFailed, To: approval.StateApplying, By: approver, At: now, Lease: lapsed}, // Retry, writing now
 	} {
 		if _, err := e.st.Transition(ctx, r.ID, tr); err != nil {
 			t.Fatal(err)

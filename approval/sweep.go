@@ -2,20 +2,12 @@ package approval
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/cacheck/ca-check/diagnose"
 )
-
-// staleAfter is how long a request may sit in approved or applying before
-// the sweep takes it for interrupted by a crash and reconciles it. Applying
-// a few policies takes seconds; the margin keeps one replica from
-// reconciling what another is still applying.
-const staleAfter = 5 * time.Minute
 
 // reconcileGiveUp is how long reconciliation keeps trying to read the
 // policies of a request left applying before it settles the request as
@@ -23,17 +15,37 @@ const staleAfter = 5 * time.Minute
 const reconcileGiveUp = time.Hour
 
 // Sweep does the periodic work of every process sharing the store; run it
-// every minute or so. It closes the requests past their expiry, reconciles
-// those a dead process left approved or applying, and reports what a dead
-// process settled but did not report. Failures are logged and retried at
-// the next sweep.
+// every few seconds (the bot: every 10). It closes the requests past their
+// expiry, and takes over what a dead process left, once its lease lapsed:
+// it reconciles an interrupted apply (Reconcile), returns an interrupted
+// revert to applied, and tells an outcome settled but not told. Failures
+// are logged and retried at the next sweep.
 func (s *Service) Sweep(ctx context.Context) {
 	if s.changer == nil {
 		return
 	}
 	s.expire(ctx)
-	s.reconcile(ctx)
-	s.reportLate(ctx)
+	rs, err := s.store.Lapsed(ctx, s.now())
+	if err != nil {
+		if ctx.Err() == nil {
+			s.storeFail(ctx, "lapsed requests", err)
+		}
+		return
+	}
+	for _, r := range rs {
+		var err error
+		switch {
+		case r.State == StateApproved || r.State == StateApplying:
+			err = s.Reconcile(ctx, r)
+		case r.State == StateReverting:
+			err = s.revertInterrupted(ctx, r)
+		case r.ReportDue:
+			err = s.reportLate(ctx, r)
+		}
+		if err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "taking over a lapsed request failed; will try again", "request", r.ID, "state", string(r.State), "err", err)
+		}
+	}
 }
 
 // expire closes every pending request past its deadline and tells its
@@ -54,51 +66,45 @@ func (s *Service) expire(ctx context.Context) {
 	}
 }
 
-// reconcile settles the requests that a dead process left approved or
-// applying.
-func (s *Service) reconcile(ctx context.Context) {
-	rs, err := s.store.Requests(ctx, StateApproved, StateApplying)
-	if err != nil {
-		if ctx.Err() == nil {
-			s.storeFail(ctx, "requests to reconcile", err)
-		}
-		return
-	}
-	for _, r := range rs {
-		if s.applying.has(r.ID) || s.now().Sub(r.UpdatedAt) < staleAfter {
-			continue
-		}
-		if err := s.Reconcile(ctx, r); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "reconcile failed; will try again", "request", r.ID, "err", err)
-		}
-	}
-}
-
-// Reconcile settles r, read in approved or applying, as left by a process
-// that died: it reads the policies, records which carry the planned
-// exclusion (applied) and which do not (failed, for an approver to retry),
-// and reports through the Notifier. Nothing is written to the tenant here:
-// whether a PATCH landed is learnt from the policy itself. It settles only
-// the round of applying it read: when the request changed since (another
-// process settled it, and a retry is applying it again), it does nothing.
-// When the policies cannot be read it returns the error and leaves the
-// request for a later try, for an hour; then it settles what it could not
-// check as failed.
+// Reconcile settles r, read in approved or applying with its lease lapsed
+// (as Store.Lapsed returns it), as left by a process that died: it takes
+// the lease, reads the policies, records which carry the planned exclusion
+// (applied) and which do not (failed, for an approver to retry), and
+// reports through the Notifier. Nothing is written to the tenant here:
+// whether a PATCH landed is learnt from the policy itself. It does nothing
+// when the request changed since r was read (another process settled it,
+// and a retry may be applying it again) or its lease is held (its process
+// is alive). When the policies cannot be read it returns the error and
+// leaves the request to the next sweep, for an hour; then it settles what
+// it could not check as failed.
 func (s *Service) Reconcile(ctx context.Context, r Request) error {
+	r, err := s.store.TakeLease(ctx, r.ID, r.Version, *s.until(), s.now())
+	if errors.Is(err, ErrConflict) {
+		return nil // changed, or another process took it
+	}
+	if err != nil {
+		return err
+	}
+	l := s.hold(ctx, r)
+	defer l.release()
 	if r.State == StateApproved {
-		r2, err := s.store.Transition(ctx, r.ID, Transition{From: StateApproved, To: StateApplying, At: s.now(), Version: r.Version})
+		r2, err := s.store.Transition(ctx, r.ID, Transition{From: StateApproved, To: StateApplying, At: s.now(), Version: r.Version,
+			Holder: s.holder, Lease: s.until()})
 		if errors.Is(err, ErrConflict) {
-			return nil // another process took it
+			return nil
 		}
 		if err != nil {
+			l.letGo(ctx)
 			return err
 		}
 		r = r2
+		l.renewed(r.Lease.Until)
 	}
 	d, err := s.diag.Diagnose(ctx, r)
 	unread := ""
 	if err != nil {
 		if s.now().Sub(r.UpdatedAt) < reconcileGiveUp {
+			l.letGo(ctx) // for the next sweep, of any process
 			return fmt.Errorf("read the policies: %w", err)
 		}
 		// Left applying it would stay so for ever, with no Retry button:
@@ -130,112 +136,85 @@ func (s *Service) Reconcile(ctx context.Context, r Request) error {
 	if r.Count(OutcomeFailed) > 0 {
 		final = StateFailed
 	}
-	// The version read: r may be stale, and the request since settled by
-	// another process and retried, applying again in a round of its own.
 	settled, err := s.store.Transition(ctx, r.ID, Transition{
-		From: StateApplying, To: final, At: s.now(), Version: r.Version,
+		From: StateApplying, To: final, At: s.now(), Version: r.Version, Holder: s.holder, Lease: s.until(), ReportDue: true,
 		Outcomes: r.Outcomes, Detail: detail(map[string]any{"reconciled": true, "unread": unread, "outcomes": r.Outcomes, reportDue: true}),
 	})
 	if errors.Is(err, ErrConflict) {
 		return nil
 	}
 	if err != nil {
+		l.letGo(ctx)
 		return err
 	}
 	s.log.InfoContext(ctx, "request reconciled", "request", settled.ID, "tenant", settled.TenantID, "state", string(settled.State))
 	s.notify.Tell(ctx, settled, Event{Kind: Reconciled, Unread: unread})
 	s.report(ctx, settled, settled.DecidedBy)
+	l.release()
 	s.reported(ctx, settled)
 	return nil
 }
 
-// unreported returns the settling record of a request whose report is due
-// and was never made, or nil.
-func unreported(recs []AuditRecord) *AuditRecord {
-	var settled *AuditRecord
-	for i := range recs {
-		r := &recs[i]
-		switch {
-		case r.From == StateApplying:
-			var d map[string]any
-			settled = nil
-			if json.Unmarshal(r.Detail, &d) == nil && d[reportDue] == true {
-				settled = r
-			}
-		case r.Action == actionReported:
-			settled = nil
-		}
+// revertInterrupted returns a request whose reverting process died to
+// applied, so that Revert can be tried again (it finds what that process
+// restored in place), and tells the thread.
+func (s *Service) revertInterrupted(ctx context.Context, r Request) error {
+	r, err := s.store.TakeLease(ctx, r.ID, r.Version, *s.until(), s.now())
+	if errors.Is(err, ErrConflict) {
+		return nil
 	}
-	return settled
-}
-
-// reportLate reports the settled requests a dead process did not: those
-// settled more than staleAfter and less than reportWindow ago, which the
-// store finds by their last change (every process sweeps every minute, and
-// settled requests are kept for ever). A claim per settling makes one
-// process report each.
-func (s *Service) reportLate(ctx context.Context) {
-	now := s.now()
-	rs, err := s.store.RequestsChanged(ctx, now.Add(-reportWindow), now.Add(-staleAfter),
-		StateApplied, StateFailed, StateSuperseded)
 	if err != nil {
-		if ctx.Err() == nil {
-			s.storeFail(ctx, "requests to report", err)
-		}
-		return
+		return err
 	}
-	for _, r := range rs {
-		recs, err := s.store.RequestAudit(ctx, r.ID)
-		if err != nil {
-			s.storeFail(ctx, "request audit", err)
-			continue
-		}
-		settled := unreported(recs)
-		if settled == nil {
-			continue
-		}
-		first, err := s.store.Claim(ctx, fmt.Sprintf("report:%s:%d", r.ID, settled.ID), s.now())
-		if err != nil {
-			s.storeFail(ctx, "claim report", err)
-			continue
-		}
-		if !first {
-			continue
-		}
-		by := settled.Actor
-		if by == auditActor {
-			by = r.DecidedBy
-		}
-		s.log.InfoContext(ctx, "late report", "request", r.ID, "tenant", r.TenantID, "state", string(r.State))
-		s.notify.Tell(ctx, r, Event{Kind: ReportedLate})
-		s.report(ctx, r, by)
-		s.reported(ctx, r)
+	r, err = s.store.Transition(ctx, r.ID, Transition{From: StateReverting, To: StateApplied, At: s.now(), Version: r.Version, Holder: s.holder,
+		Action: actionRevertInterrupted, Detail: detail(map[string]string{"why": "ca-check was interrupted while reverting"})})
+	if errors.Is(err, ErrConflict) {
+		return nil
 	}
-}
-
-// syncSet is a set of request IDs safe for concurrent use.
-type syncSet struct {
-	mu  sync.Mutex
-	ids map[string]bool
-}
-
-func (s *syncSet) add(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ids == nil {
-		s.ids = map[string]bool{}
+	if err != nil {
+		return err
 	}
-	s.ids[id] = true
+	s.log.InfoContext(ctx, "interrupted revert", "request", r.ID, "tenant", r.TenantID)
+	s.notify.Tell(ctx, r, Event{Kind: RevertInterrupted})
+	return nil
 }
 
-func (s *syncSet) remove(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.ids, id)
-}
-
-func (s *syncSet) has(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.ids[id]
+// reportLate tells the outcome of a request that a dead process settled
+// and did not tell, unless it was settled more than reportWindow ago: its
+// thread has moved on.
+func (s *Service) reportLate(ctx context.Context, r Request) error {
+	r, err := s.store.TakeLease(ctx, r.ID, r.Version, *s.until(), s.now())
+	if errors.Is(err, ErrConflict) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if s.now().Sub(r.UpdatedAt) >= reportWindow {
+		s.log.InfoContext(ctx, "outcome left untold: settled more than a day ago", "request", r.ID, "tenant", r.TenantID, "state", string(r.State))
+		return s.store.Reported(ctx, r.ID, s.holder, nil)
+	}
+	l := s.hold(ctx, r)
+	defer l.release()
+	// Who settled it: who approved or retried it; who approved it when
+	// ca-check did (a reconciliation).
+	by := auditActor
+	if recs, err := s.store.RequestAudit(ctx, r.ID); err == nil {
+		for _, rec := range recs {
+			if rec.From == StateApplying {
+				by = rec.Actor
+			}
+		}
+	} else {
+		s.storeFail(ctx, "request audit", err)
+	}
+	if by == auditActor {
+		by = r.DecidedBy
+	}
+	s.log.InfoContext(ctx, "late report", "request", r.ID, "tenant", r.TenantID, "state", string(r.State))
+	s.notify.Tell(ctx, r, Event{Kind: ReportedLate})
+	s.report(ctx, r, by)
+	l.release()
+	s.reported(ctx, r)
+	return nil
 }

@@ -26,8 +26,8 @@ func WithApprovals(c approval.Changer, st approval.Store) Option {
 	return func(b *Bot) { b.changer, b.approvalStore = c, st }
 }
 
-// WithApprovalSweep sets how often expired requests are closed,
-// interrupted ones reconciled and old diagnoses pruned (default a minute);
+// WithApprovalSweep sets how often expired requests are closed, what a
+// dead process left taken over, and old diagnoses pruned (default 10 s);
 // for tests.
 func WithApprovalSweep(every time.Duration) Option { return func(b *Bot) { b.sweepEvery = every } }
 

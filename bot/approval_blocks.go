@@ -298,6 +298,8 @@ func stateText(a approval.Request) string {
 		return ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis."
 	case approval.StateSuperseded:
 		return ":arrows_counterclockwise: This request was replaced by a newer one: a policy changed since the plan."
+	case approval.StateReverting:
+		return ":leftwards_arrow_with_hook: This request was applied" + by + " and is being reverted."
 	case approval.StateReverted:
 		return ":leftwards_arrow_with_hook: This request was applied and later reverted."
 	}

@@ -176,6 +176,9 @@ func threadText(r approval.Request, e approval.Event) string {
 		return fmt.Sprintf(":recycle: ca-check stopped before it reported request `%s` in %s; here is how it went.", shortID(r.ID), t)
 	case approval.Reverted:
 		return revertText(r, e.By)
+	case approval.RevertInterrupted:
+		return fmt.Sprintf(":recycle: ca-check was interrupted while reverting request `%s` in %s, and changes nothing more. *Revert* again (`/ca-check revert %s`) restores what it had not restored yet.",
+			shortID(r.ID), t, r.ID)
 	}
 	return stateText(r)
 }

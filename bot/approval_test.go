@@ -23,6 +23,11 @@ import (
 	"github.com/cacheck/ca-check/diagnose"
 )
 
+// deadLease is the lease of a process that died at t.
+func deadLease(t time.Time) *approval.Lease {
+	return &approval.Lease{Holder: "dead", Until: t.Add(30 * time.Second)}
+}
+
 // People of the approval tests.
 const (
 	admin     = "U0ADMIN"   // a ca-check admin of the partner
@@ -751,10 +756,11 @@ func TestApprovalReconcileAfterRestart(t *testing.T) {
 	// The first bot approved, started applying, wrote the first policy and
 	// died.
 	now := a.clock.Now()
-	if _, err := a.store.Transition(ctx, id, approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now}); err != nil {
+	dead := deadLease(now)
+	if _, err := a.store.Transition(ctx, id, approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: dead}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.store.Transition(ctx, id, approval.Transition{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now}); err != nil {
+	if _, err := a.store.Transition(ctx, id, approval.Transition{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: dead}); err != nil {
 		t.Fatal(err)
 	}
 	a.diag.setExclusion(plans[0].PolicyID, plans[0].After)
@@ -989,10 +995,10 @@ func TestApprovalRetryAfterUnconfirmedWrite(t *testing.T) {
 }
 
 // Revert can be tried again when an attempt did not finish: after a
-// transient Graph failure, and after a process that died mid-revert (its
-// "reverting" record older than an apply can take). Meanwhile a second
-// click is refused. The intent is audited before any write, and no policy
-// is written twice.
+// transient Graph failure, and after a process that died mid-revert (once
+// its lease lapsed, the sweep returns the request to applied and says so
+// in the thread). Meanwhile a second click is refused. The intent is
+// audited before any write, and no policy is written twice.
 func TestApprovalRevertAgain(t *testing.T) {
 	cases := []struct {
 		name string
@@ -1008,14 +1014,18 @@ func TestApprovalRevertAgain(t *testing.T) {
 			return "not all of it could be"
 		}},
 		{"after a crash mid-revert", func(a *approvals, id string, plans []diagnose.Plan) string {
-			// The dead process recorded its intent and reverted one policy.
-			if err := a.store.AppendAudit(context.Background(), approval.AuditRecord{RequestID: id, TenantID: contosoID, Actor: engineer, Action: "reverting", At: a.clock.Now()}); err != nil {
+			// The dead process started reverting (recording its intent)
+			// and reverted one policy.
+			if _, err := a.store.Transition(context.Background(), id, approval.Transition{From: approval.StateApplied, To: approval.StateReverting,
+				By: engineer, At: a.clock.Now(), Lease: deadLease(a.clock.Now())}); err != nil {
 				a.t.Fatal(err)
 			}
 			a.diag.setExclusion(plans[0].PolicyID, plans[0].Before)
 			a.click(approver, "revert_request", id)
 			a.whisperTo("already being reverted")
-			a.clock.Advance(6 * time.Minute)
+			a.clock.Advance(31 * time.Second)
+			a.threadPost("was interrupted while reverting")
+			a.waitState(id, approval.StateApplied)
 			return ""
 		}},
 	}
@@ -1103,11 +1113,10 @@ func TestApprovalRevertAfterFailedAudit(t *testing.T) {
 	}
 }
 
-// A process that died after claiming a revert attempt and before recording
-// it (as ca-check did before the claim and its record shared a
-// transaction) holds the change only while it might still be running:
-// after that, like a dead attempt that did record its intent, the next
-// click reverts.
+// A revert attempt's claim left by an older ca-check (which claimed
+// attempts in the claims table, and could die between the claim and its
+// record) holds nothing: reverting is now a state of the request, and the
+// next click reverts at once.
 func TestApprovalRevertAfterStaleClaim(t *testing.T) {
 	a := startApprovals(t)
 	id, _ := a.request()
@@ -1119,10 +1128,6 @@ func TestApprovalRevertAfterStaleClaim(t *testing.T) {
 	if first, err := a.store.Claim(context.Background(), "revert:"+id+":0", a.clock.Now()); err != nil || !first {
 		t.Fatalf("the dead process's claim: %v, %v", first, err)
 	}
-	a.click(engineer, "revert_request", id)
-	a.whisperTo("already being reverted")
-	a.clock.Advance(6 * time.Minute)
-
 	a.click(engineer, "revert_request", id)
 	a.threadPost("reverted request")
 	a.waitState(id, approval.StateReverted)
@@ -1144,8 +1149,8 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	ctx := context.Background()
 	now := a.clock.Now()
 	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now},
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: deadLease(now)},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: deadLease(now)},
 	} {
 		if _, err := a.store.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
@@ -1284,10 +1289,11 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 			Change: &diagnose.Change{PolicyID: p.PolicyID, Before: p.Before, After: p.After, RequestIDs: []string{"patch-" + p.PolicyID}}}
 	}
 	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now},
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: deadLease(now)},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: deadLease(now)},
 		// As the apply settles it: its report is due.
-		{From: approval.StateApplying, To: approval.StateApplied, By: approver, At: now, Outcomes: outcomes, Detail: []byte(`{"reportDue":true}`)},
+		{From: approval.StateApplying, To: approval.StateApplied, By: approver, At: now, Outcomes: outcomes, Detail: []byte(`{"reportDue":true}`),
+			Lease: deadLease(now), ReportDue: true},
 	} {
 		if _, err := a.store.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
@@ -1323,9 +1329,10 @@ func TestApprovalNoLateReportAfterADay(t *testing.T) {
 	ctx := context.Background()
 	then := a.clock.Now()
 	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: then},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: then},
-		{From: approval.StateApplying, To: approval.StateFailed, By: approver, At: then, Detail: []byte(`{"reportDue":true}`)},
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: then, Lease: deadLease(then)},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: then, Lease: deadLease(then)},
+		{From: approval.StateApplying, To: approval.StateFailed, By: approver, At: then, Detail: []byte(`{"reportDue":true}`),
+			Lease: deadLease(then), ReportDue: true},
 	} {
 		if _, err := a.store.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)

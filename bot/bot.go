@@ -150,7 +150,7 @@ func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
 		b.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	if b.sweepEvery <= 0 {
-		b.sweepEvery = time.Minute
+		b.sweepEvery = defaultSweep
 	}
 	b.api = slack.New(cfg.BotToken,
 		slack.OptionAPIURL(cfg.SlackAPIURL),
@@ -359,6 +359,11 @@ func (b *Bot) pruneClaims(ctx context.Context) {
 		}
 	}
 }
+
+// defaultSweep is how often the sweep runs: with the approval service's
+// 30-second leases, a request a dead process left is taken over within
+// 40 seconds. Each sweep is a few index lookups.
+const defaultSweep = 10 * time.Second
 
 // sweep does the periodic work of every replica, at start and then every
 // sweepEvery until ctx ends: with approvals on, it closes expired requests,

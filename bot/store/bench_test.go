@@ -46,7 +46,7 @@ func BenchmarkTransition(b *testing.B) {
 	}
 	for _, tr := range []approval.Transition{{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN"}, {From: approval.StateApproved, To: approval.StateApplying}} {
 		tr.At = t0
-		if _, err := s.Transition(ctx, id, tr); err != nil {
+		if _, err := s.Transition(ctx, id, leased(tr)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -55,34 +55,33 @@ func BenchmarkTransition(b *testing.B) {
 		{From: approval.StateFailed, To: approval.StateApplying, At: t0},
 	}
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.Transition(ctx, id, steps[i%2]); err != nil {
+		if _, err := s.Transition(ctx, id, leased(steps[i%2])); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkRequestsChanged: the approval sweep's look at the last day's
-// settled requests, in a database holding a year of settled requests (100
-// a day) besides: with the index on updated_at it reads the last day's
-// alone. BenchmarkRequestsSettled is the same look as it was, reading every
-// settled request.
-func BenchmarkRequestsChanged(b *testing.B) {
+// BenchmarkLapsed: the approval sweep's look for requests a dead process
+// left, every 10 seconds on every process, with none due among a year of
+// settled requests (100 a day) and a few at work: the index on
+// lease_until reads the leased requests alone.
+func BenchmarkLapsed(b *testing.B) {
 	s, now := settledYear(b)
 	ctx := context.Background()
-	for b.Loop() {
-		rs, err := s.RequestsChanged(ctx, now.Add(-24*time.Hour), now, approval.StateApplied, approval.StateFailed, approval.StateSuperseded)
-		if err != nil || len(rs) != 100 {
-			b.Fatalf("%d requests, %v", len(rs), err)
+	for range 5 {
+		r := approval.Request{TenantID: "tenant-a", RequestedBy: "UENG", State: approval.StatePending, Plans: onePlan, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		r.ID, _ = approval.NewID()
+		if err := s.CreateRequest(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN", At: now})); err != nil {
+			b.Fatal(err)
 		}
 	}
-}
-
-func BenchmarkRequestsSettled(b *testing.B) {
-	s, _ := settledYear(b)
-	ctx := context.Background()
 	for b.Loop() {
-		if _, err := s.Requests(ctx, approval.StateApplied, approval.StateFailed, approval.StateSuperseded); err != nil {
-			b.Fatal(err)
+		rs, err := s.Lapsed(ctx, now)
+		if err != nil || len(rs) != 0 {
+			b.Fatalf("%d requests, %v", len(rs), err)
 		}
 	}
 }

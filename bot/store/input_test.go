@@ -28,7 +28,7 @@ func TestBadInput(t *testing.T) {
 			req, err2 := s.Request(ctx, r.ID)
 			ap, err3 := s.Approvers(ctx, "tenant-a")
 			au, err4 := s.Audit(ctx, "tenant-a", 100)
-			rs, err5 := s.Requests(ctx)
+			rs, err5 := s.PendingFor(ctx, "tenant-a")
 			return fmt.Sprint(l, err1, req, err2, ap, err3, au, err4, rs, err5)
 		}
 		before := snapshot()
@@ -87,19 +87,39 @@ func TestBadInput(t *testing.T) {
 			"Request empty ID":           func() error { _, err := s.Request(ctx, ""); return err },
 			"Transition empty ID":        func() error { _, err := s.Transition(ctx, "", pending); return err },
 			"Transition unknown from": func() error {
-				_, err := s.Transition(ctx, r.ID, approval.Transition{From: "waiting", To: approval.StateApproved})
+				_, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: "waiting", To: approval.StateApproved}))
 				return err
 			},
 			"Transition unknown to": func() error {
-				_, err := s.Transition(ctx, r.ID, approval.Transition{From: approval.StatePending, To: "APPROVED"})
+				_, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: "APPROVED"}))
 				return err
 			},
-			"Transition empty states": func() error { _, err := s.Transition(ctx, r.ID, approval.Transition{}); return err },
+			"Transition empty states": func() error { _, err := s.Transition(ctx, r.ID, leased(approval.Transition{})); return err },
 			"Transition bad detail": func() error {
-				_, err := s.Transition(ctx, r.ID, approval.Transition{From: approval.StatePending, To: approval.StateApproved, At: t0, Detail: []byte("[")})
+				_, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, At: t0, Detail: []byte("[")}))
 				return err
 			},
-			"Requests unknown state":   func() error { _, err := s.Requests(ctx, approval.StatePending, "bogus"); return err },
+			"Transition to approved without a lease": func() error {
+				_, err := s.Transition(ctx, r.ID, approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "U1", At: t0})
+				return err
+			},
+			"Transition to approved with a lease of nobody": func() error {
+				_, err := s.Transition(ctx, r.ID, approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "U1", At: t0,
+					Lease: &approval.Lease{Until: t0.Add(time.Minute)}})
+				return err
+			},
+			"Transition to rejected with a lease": func() error {
+				_, err := s.Transition(ctx, r.ID, approval.Transition{From: approval.StatePending, To: approval.StateRejected, By: "U1", At: t0,
+					Lease: &approval.Lease{Holder: "P1", Until: t0.Add(time.Minute)}})
+				return err
+			},
+			"Lapsed zero time": func() error { _, err := s.Lapsed(ctx, time.Time{}); return err },
+			"TakeLease empty holder": func() error {
+				_, err := s.TakeLease(ctx, r.ID, 1, approval.Lease{Until: t0.Add(time.Minute)}, t0)
+				return err
+			},
+			"RenewLease zero expiry":   func() error { _, err := s.RenewLease(ctx, r.ID, approval.Lease{Holder: "P1"}); return err },
+			"Reported empty holder":    func() error { return s.Reported(ctx, r.ID, "", nil) },
 			"PendingFor empty tenant":  func() error { _, err := s.PendingFor(ctx, ""); return err },
 			"AppendAudit empty tenant": func() error { return s.AppendAudit(ctx, approval.AuditRecord{Actor: "U1", Action: "x"}) },
 			"AppendAudit empty actor":  func() error { return s.AppendAudit(ctx, approval.AuditRecord{TenantID: "tenant-a", Action: "x"}) },

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,18 @@ func latestVersion(t *testing.T, d dialect) int {
 		t.Fatal("no migrations embedded")
 	}
 	return ms[len(ms)-1].version
+}
+
+// migrationCount is how many migrations the dialect has: the rows of a
+// migrated database's schema_migrations. (Versions are not contiguous
+// while branches that add them are merged one after the other.)
+func migrationCount(t *testing.T, d dialect) int {
+	t.Helper()
+	ms, err := d.migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ms)
 }
 
 // TestMigrationsMatch: both dialects know the same versions, so a replica
@@ -70,7 +83,7 @@ func TestReopen(t *testing.T) {
 			t.Errorf("schema version %d, want %d", v, want)
 		}
 		var n int
-		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != latestVersion(t, s.d) {
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != migrationCount(t, s.d) {
 			t.Errorf("schema_migrations has %d rows (%v)", n, err)
 		}
 		if got, err := s.Request(ctx, r.ID); err != nil || got.State != approval.StatePending {
@@ -112,7 +125,7 @@ func TestConcurrentOpen(t *testing.T) {
 		if err := stores[0].db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil {
 			t.Fatal(err)
 		}
-		if want := latestVersion(t, stores[0].d); rows != want {
+		if want := migrationCount(t, stores[0].d); rows != want {
 			t.Errorf("schema_migrations has %d rows, want %d", rows, want)
 		}
 	})
@@ -219,7 +232,7 @@ func TestMigrateDuplicatePending(t *testing.T) {
 		newest := newRequest(t, old, at(a, 2))
 		// Decided later than newest: not pending, so not the one kept.
 		decided := newRequest(t, old, at(a, 3))
-		walk(t, old, decided.ID, approval.StateRejected)
+		setState(t, old, decided.ID, approval.StateRejected, t0.Add(4*time.Minute))
 		onlyB := newRequest(t, old, at(b, 0))
 		loose := []approval.Request{newRequest(t, old), newRequest(t, old)} // no diagnosis
 		old.Close()
@@ -269,6 +282,89 @@ func TestMigrateDuplicatePending(t *testing.T) {
 			Plans: onePlan, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		if err := s.CreateRequest(ctx, r); !errors.Is(err, ErrConflict) {
 			t.Errorf("a second pending request for the diagnosis after the migration: %v, want ErrConflict", err)
+		}
+	})
+}
+
+// setState moves a request as an older ca-check would have, on a database
+// of its schema (Transition needs the current one).
+func setState(t *testing.T, s *Store, id string, state approval.State, at time.Time) {
+	t.Helper()
+	if _, err := s.db.ExecContext(context.Background(), s.d.rebind(`UPDATE requests SET state = ?, version = version + 1, updated_at = ? WHERE id = ?`),
+		string(state), s.d.timeArg(at), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database from before leases (migration 0005): a request an older
+// ca-check left applying is taken for abandoned 5 minutes after its last
+// change, as that ca-check did; an applied request's revert window starts
+// at its last change; an outcome settled in the last day and not reported
+// is due (and leased for the 5 minutes that ca-check would have waited),
+// one reported, or settled longer ago, is not.
+func TestMigrateLeases(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		old := openAtVersion(t, dsn, 3)
+		now := time.Now().UTC().Truncate(time.Second)
+		settle := func(state approval.State, at time.Time, details ...string) approval.Request {
+			r := newRequest(t, old, func(r *approval.Request) { r.CreatedAt, r.ExpiresAt = at.Add(-time.Hour), at.Add(time.Hour) })
+			setState(t, old, r.ID, state, at)
+			for _, d := range details {
+				rec := approval.AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: "ca-check", Action: d, At: at}
+				if d == "settled" {
+					rec.Action, rec.From, rec.To, rec.Detail = string(state), approval.StateApplying, state, []byte(`{"outcomes":[],"reportDue":true}`)
+				}
+				if err := old.AppendAudit(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return r
+		}
+		applying := settle(approval.StateApplying, now.Add(-time.Minute))
+		unreported := settle(approval.StateApplied, now.Add(-time.Hour), "settled")
+		reported := settle(approval.StateFailed, now.Add(-time.Hour), "settled", "reported")
+		lastWeek := settle(approval.StateSuperseded, now.Add(-48*time.Hour), "settled")
+		old.Close()
+
+		s := openStore(t, dsn)
+		due := map[string]bool{}
+		for id := range map[string]bool{applying.ID: true, unreported.ID: true, reported.ID: true, lastWeek.ID: true} {
+			r, err := s.Request(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			due[id] = r.ReportDue
+			if id == unreported.ID && (!r.AppliedAt.Equal(now.Add(-time.Hour)) || !r.Lease.Until.Equal(now.Add(-time.Hour+5*time.Minute))) {
+				t.Errorf("the unreported request: applied at %v, lease until %v; want its last change, and 5 minutes later", r.AppliedAt, r.Lease.Until)
+			}
+		}
+		maps.DeleteFunc(due, func(_ string, v bool) bool { return !v })
+		if want := map[string]bool{unreported.ID: true}; !maps.Equal(due, want) {
+			t.Errorf("reports due after the migration: %v, want only %s", due, unreported.ID)
+		}
+		lapsed := func(at time.Time) []string {
+			rs, err := s.Lapsed(ctx, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range rs {
+				ids = append(ids, r.ID)
+			}
+			return ids
+		}
+		if got := lapsed(now); !slices.Equal(got, []string{unreported.ID}) {
+			t.Errorf("lapsed now: %v, want the unreported request alone", got)
+		}
+		if got := lapsed(now.Add(5 * time.Minute)); !slices.Equal(got, []string{unreported.ID, applying.ID}) {
+			t.Errorf("lapsed in 5 minutes: %v, want the unreported and the applying requests", got)
+		}
+		if _, err := s.TakeLease(ctx, applying.ID, 2, approval.Lease{Holder: "P2", Until: now.Add(6 * time.Minute)}, now); !errors.Is(err, ErrConflict) {
+			t.Errorf("took the lease of a request left applying a minute ago: %v", err)
+		}
+		if r, err := s.TakeLease(ctx, applying.ID, 2, approval.Lease{Holder: "P2", Until: now.Add(6 * time.Minute)}, now.Add(5*time.Minute)); err != nil || r.Lease.Holder != "P2" {
+			t.Errorf("TakeLease of the abandoned request: %+v, %v", r.Lease, err)
 		}
 	})
 }

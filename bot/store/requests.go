@@ -109,7 +109,8 @@ func (s *Store) CreateRequest(ctx context.Context, r approval.Request) error {
 }
 
 const requestColumns = `id, tenant_id, tenant_name, diagnosis_id, requested_by, channel_id, thread_ts,
-	state, plans, result, reason, created_at, expires_at, updated_at, decided_by, version`
+	state, plans, result, reason, created_at, expires_at, updated_at, decided_by, version,
+	applied_at, lease_holder, lease_until, report_due`
 
 func scanRequest(row interface{ Scan(...any) error }) (approval.Request, error) {
 	var (
@@ -120,7 +121,8 @@ func scanRequest(row interface{ Scan(...any) error }) (approval.Request, error) 
 	)
 	err := row.Scan(&r.ID, &r.TenantID, &r.TenantName, &diagnosisID, &r.RequestedBy, &r.ChannelID, &r.ThreadTS,
 		&state, &plans, &result, &r.Reason,
-		timeScanner{&r.CreatedAt}, timeScanner{&r.ExpiresAt}, timeScanner{&r.UpdatedAt}, &r.DecidedBy, &r.Version)
+		timeScanner{&r.CreatedAt}, timeScanner{&r.ExpiresAt}, timeScanner{&r.UpdatedAt}, &r.DecidedBy, &r.Version,
+		timeScanner{&r.AppliedAt}, &r.Lease.Holder, timeScanner{&r.Lease.Until}, &r.ReportDue)
 	if err != nil {
 		return r, err
 	}
@@ -197,10 +199,17 @@ func (s *Store) Request(ctx context.Context, id string) (approval.Request, error
 // t.From → t.To (a bug, not a race), and ErrExpired when approving a request
 // at or after its ExpiresAt.
 //
-// In the same transaction it bumps Version, sets UpdatedAt to t.At, records
-// t.By as DecidedBy on a decision (a move out of pending), replaces Outcomes
-// and Reason when given, and appends the audit record (action t.To, actor
-// t.By or "ca-check"). It returns the request as it now is.
+// With t.Holder it also requires that holder to have the request's lease,
+// and returns ErrConflict when another process took it over.
+//
+// In the same transaction it bumps Version, sets UpdatedAt to t.At (and
+// AppliedAt, on applying → applied), records t.By as DecidedBy on a
+// decision (a move out of pending), replaces Outcomes and Reason when
+// given, sets the lease to t.Lease (releases it without one) and ReportDue
+// to t.ReportDue, and appends the audit record (action t.Action or t.To,
+// actor t.By or "ca-check"). A lease is required into a working state and
+// with ReportDue, and refused otherwise. It returns the request as it now
+// is.
 func (s *Store) Transition(ctx context.Context, id string, t approval.Transition) (approval.Request, error) {
 	if err := required("request ID", id); err != nil {
 		return approval.Request{}, err
@@ -215,6 +224,13 @@ func (s *Store) Transition(ctx context.Context, id string, t approval.Transition
 	}
 	if t.Version < 0 {
 		return approval.Request{}, fmt.Errorf("%w: version %d is negative", ErrInvalid, t.Version)
+	}
+	leased := t.To.Working() || t.ReportDue
+	switch {
+	case leased && (t.Lease == nil || strings.TrimSpace(t.Lease.Holder) == "" || t.Lease.Until.IsZero()):
+		return approval.Request{}, fmt.Errorf("%w: %s → %s needs a lease with its holder and expiry", ErrInvalid, t.From, t.To)
+	case !leased && t.Lease != nil:
+		return approval.Request{}, fmt.Errorf("%w: a request %s with no report due holds no lease", ErrInvalid, t.To)
 	}
 	var result []byte
 	if t.Outcomes != nil {
@@ -231,8 +247,19 @@ func (s *Store) Transition(ctx context.Context, id string, t approval.Transition
 		return approval.Request{}, err
 	}
 
-	set := []string{"state = ?", "version = version + 1", "updated_at = ?"}
-	args := []any{string(t.To), s.d.timeArg(at)}
+	set := []string{"state = ?", "version = version + 1", "updated_at = ?", "lease_holder = ?", "lease_until = ?", "report_due = ?"}
+	args := []any{string(t.To), s.d.timeArg(at), "", nil, t.ReportDue}
+	if t.Lease != nil {
+		until, err := normTime(t.Lease.Until, "lease expiry", false)
+		if err != nil {
+			return approval.Request{}, err
+		}
+		args[2], args[3] = t.Lease.Holder, s.d.timeArg(until)
+	}
+	if t.From == approval.StateApplying && t.To == approval.StateApplied {
+		set = append(set, "applied_at = ?")
+		args = append(args, s.d.timeArg(at))
+	}
 	if t.From == approval.StatePending && t.By != "" {
 		set = append(set, "decided_by = ?")
 		args = append(args, t.By)
@@ -250,6 +277,10 @@ func (s *Store) Transition(ctx context.Context, id string, t approval.Transition
 	if t.Version != 0 {
 		where += " AND version = ?"
 		args = append(args, t.Version)
+	}
+	if t.Holder != "" {
+		where += " AND lease_holder = ?"
+		args = append(args, t.Holder)
 	}
 	if t.To == approval.StateApproved {
 		// An approval counts only before the deadline, whether or not the
@@ -269,12 +300,15 @@ func (s *Store) Transition(ctx context.Context, id string, t approval.Transition
 			return s.whyNoTransition(ctx, tx, id, t, at)
 		}
 		r = rs[0]
-		actor := t.By
+		actor, action := t.By, t.Action
 		if actor == "" {
 			actor = botActor
 		}
+		if action == "" {
+			action = string(t.To)
+		}
 		return s.appendAudit(ctx, tx, approval.AuditRecord{
-			RequestID: id, TenantID: r.TenantID, Actor: actor, Action: string(t.To),
+			RequestID: id, TenantID: r.TenantID, Actor: actor, Action: action,
 			From: t.From, To: t.To, At: at, Detail: t.Detail,
 		})
 	})
@@ -291,12 +325,12 @@ const botActor = "ca-check"
 // whyNoTransition explains a compare-and-swap that changed nothing.
 func (s *Store) whyNoTransition(ctx context.Context, tx *sql.Tx, id string, t approval.Transition, at time.Time) error {
 	var (
-		state   string
-		expires time.Time
-		version int64
+		state, holder string
+		expires       time.Time
+		version       int64
 	)
-	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT state, expires_at, version FROM requests WHERE id = ?`), id).
-		Scan(&state, timeScanner{&expires}, &version)
+	err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT state, expires_at, version, lease_holder FROM requests WHERE id = ?`), id).
+		Scan(&state, timeScanner{&expires}, &version, &holder)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("request %q: %w", id, ErrNotFound)
@@ -306,68 +340,13 @@ func (s *Store) whyNoTransition(ctx context.Context, tx *sql.Tx, id string, t ap
 		return fmt.Errorf("request %s is %s, not %s: %w", id, state, t.From, ErrConflict)
 	case t.Version != 0 && version != t.Version:
 		return fmt.Errorf("request %s is at version %d, not %d: %w", id, version, t.Version, ErrConflict)
+	case t.Holder != "" && holder != t.Holder:
+		return fmt.Errorf("request %s is held by %q, not %q: %w", id, holder, t.Holder, ErrConflict)
 	case t.To == approval.StateApproved && !at.Before(expires):
 		return fmt.Errorf("request %s expired at %v: %w", id, expires.Format(time.RFC3339), ErrExpired)
 	}
 	// Unreachable while the UPDATE and this SELECT agree; a conflict is the safe answer.
 	return fmt.Errorf("request %s did not change: %w", id, ErrConflict)
-}
-
-// Requests returns the requests in any of the given states (all requests when
-// none is given), oldest first: for expiry sweeps and for reconciling after a
-// crash (requests left approved or applying).
-func (s *Store) Requests(ctx context.Context, states ...approval.State) ([]approval.Request, error) {
-	query := `SELECT ` + requestColumns + ` FROM requests WHERE 1 = 1`
-	in, args, err := stateIn(states)
-	if err != nil {
-		return nil, err
-	}
-	rs, err := s.queryRequests(ctx, s.rdb, query+in+` ORDER BY created_at, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("store: requests: %w", err)
-	}
-	return rs, nil
-}
-
-// RequestsChanged returns the requests in any of the given states (in any
-// state when none is given) whose last transition (UpdatedAt) is at or
-// after since and before until, oldest change first: what a periodic sweep
-// looks at again, without reading every request ever settled.
-func (s *Store) RequestsChanged(ctx context.Context, since, until time.Time, states ...approval.State) ([]approval.Request, error) {
-	from, err := normTime(since, "since", false)
-	if err != nil {
-		return nil, err
-	}
-	to, err := normTime(until, "until", false)
-	if err != nil {
-		return nil, err
-	}
-	if !from.Before(to) {
-		return nil, fmt.Errorf("%w: the window %v to %v is empty", ErrInvalid, from, to)
-	}
-	in, args, err := stateIn(states)
-	if err != nil {
-		return nil, err
-	}
-	query := `SELECT ` + requestColumns + ` FROM requests WHERE updated_at >= ? AND updated_at < ?` + in + ` ORDER BY updated_at, id`
-	rs, err := s.queryRequests(ctx, s.rdb, query, append([]any{s.d.timeArg(from), s.d.timeArg(to)}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("store: requests changed: %w", err)
-	}
-	return rs, nil
-}
-
-// stateIn is the condition " AND state IN (?, …)" for states, with its
-// arguments; "" for no states.
-func stateIn(states []approval.State) (string, []any, error) {
-	if len(states) == 0 {
-		return "", nil, nil
-	}
-	marks, args, err := stateList(states)
-	if err != nil {
-		return "", nil, err
-	}
-	return ` AND state IN (` + marks + `)`, args, nil
 }
 
 // stateList is "?, ?, …" for states, with its arguments.

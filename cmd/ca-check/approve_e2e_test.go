@@ -530,9 +530,10 @@ func TestApprovalRestartReconcilesE2E(t *testing.T) {
 	// policy (through Graph, as it would have).
 	ctx := context.Background()
 	now := e.clock.Now()
+	dead := &approval.Lease{Holder: "killed", Until: now.Add(30 * time.Second)}
 	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: custAdmin, At: now},
-		{From: approval.StateApproved, To: approval.StateApplying, By: custAdmin, At: now},
+		{From: approval.StatePending, To: approval.StateApproved, By: custAdmin, At: now, Lease: dead},
+		{From: approval.StateApproved, To: approval.StateApplying, By: custAdmin, At: now, Lease: dead},
 	} {
 		if _, err := e.st.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
