@@ -13,6 +13,7 @@ import (
 	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
 
 // People and tenants of the tests.
@@ -255,24 +256,6 @@ func (n *notes) last(id string, k approval.EventKind) (told, bool) {
 	return told{}, false
 }
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a Service on a real SQLite store with Contoso's approvers set up,
 // and fakes of the tenant and the front end.
 type env struct {
@@ -281,7 +264,7 @@ type env struct {
 	svc    *approval.Service
 	tenant *tenant
 	notes  *notes
-	clock  *clock
+	clock  *testsupport.Clock
 	diag   int64 // the diagnosis requests come from
 }
 
@@ -293,7 +276,7 @@ func newEnv(t testing.TB, mods ...func(*approval.Config)) *env {
 	}
 	t.Cleanup(func() { st.Close() })
 	e := &env{t: t, st: st, tenant: newTenant(t), notes: &notes{refuse: map[string]bool{}},
-		clock: &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}}
+		clock: testsupport.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))}
 	e.svc = e.service(mods...)
 	ctx := context.Background()
 	for _, u := range []string{approver, approver2, engineer} {

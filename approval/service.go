@@ -296,12 +296,6 @@ func (s *Service) load(ctx context.Context, id string) (Request, error) {
 	return r, err
 }
 
-// Request returns the request with that ID: ErrBadID when id is not one,
-// ErrNotFound when there is no such request.
-func (s *Service) Request(ctx context.Context, id string) (Request, error) {
-	return s.load(ctx, id)
-}
-
 // notices returns the copies of a request that Close can update.
 func (s *Service) notices(ctx context.Context, id string) []Notice {
 	recs, err := s.store.RequestAudit(ctx, id)

@@ -21,6 +21,7 @@ import (
 	"github.com/cacheck/ca-check/bot/slacktest"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
 
 // deadLease is the lease of a process that died at t.
@@ -127,37 +128,19 @@ func maps(m map[string]int) map[string]int {
 	return out
 }
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // approvals is a bot with approvals enabled, Contoso's approvers set up, and
 // a diagnosis of Contoso in the support channel.
 type approvals struct {
 	*harness
 	changer   *fakeChanger
-	clock     *clock
+	clock     *testsupport.Clock
 	answerTS  string // the diagnosis answer
 	diagValue string // its buttons' value
 }
 
 func startApprovals(t testing.TB, opts ...harnessOption) *approvals {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testsupport.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	var ch *fakeChanger
 	// The changer needs the harness's diagnoser, which launch makes: the
 	// option captures it.
@@ -771,7 +754,7 @@ func TestApprovalReconcileAfterRestart(t *testing.T) {
 	a.done <- nil
 
 	// Restarted ten minutes later on the same database.
-	clk := &clock{t: now.Add(10 * time.Minute)}
+	clk := testsupport.NewClock(now.Add(10 * time.Minute))
 	proxy := &changerProxy{}
 	var d2 *fakeDiagnoser
 	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithApprovals(proxy, a.store), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
@@ -1162,7 +1145,7 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	}
 	a.done <- nil
 
-	clk := &clock{t: now.Add(10 * time.Minute)}
+	clk := testsupport.NewClock(now.Add(10 * time.Minute))
 	proxy := &changerProxy{}
 	var d2 *fakeDiagnoser
 	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithApprovals(proxy, a.store), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
@@ -1422,7 +1405,7 @@ func TestDiagnosesPastRetention(t *testing.T) {
 
 // Without approvals configured, diagnoses are pruned all the same.
 func TestDiagnosesPastRetentionWithoutApprovals(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testsupport.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	h := launch(t, nil, nil, []bot.Option{bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)})
 	h.command("contoso.com")
 	answer := h.wait(1, "chat.postMessage")[0]

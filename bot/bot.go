@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,36 +114,20 @@ func WithHTTPClient(c *http.Client) Option { return func(b *Bot) { b.http = c } 
 // WithClock sets the clock used for records and claims.
 func WithClock(now func() time.Time) Option { return func(b *Bot) { b.now = now } }
 
-// WithLogger sets the logger; by default the bot logs JSON to stderr at
-// Config.LogLevel.
-func WithLogger(l *slog.Logger) Option { return func(b *Bot) { b.log = l } }
-
-// WithRegistry registers the bot's metrics in reg instead of a registry of
-// its own, which also gets the Go runtime and process collectors.
-func WithRegistry(reg *prometheus.Registry) Option {
-	return func(b *Bot) { b.m = newMetrics(reg) }
-}
-
-// New checks cfg and builds a bot that answers through d and remembers in st.
-func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
+// New checks cfg and builds a bot that answers through d, remembers in st,
+// logs to log (at the level the caller chose, Config.LogLevel for serve)
+// and registers its metrics in reg, which /metrics serves (with whatever
+// else the caller registered there: the Go runtime, Graph's requests).
+func New(cfg Config, d Diagnoser, st Store, log *slog.Logger, reg *prometheus.Registry, opts ...Option) (*Bot, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if d == nil || st == nil {
-		return nil, errors.New("bot: New needs a Diagnoser and a Store")
+	if d == nil || st == nil || log == nil || reg == nil {
+		return nil, errors.New("bot: New needs a Diagnoser, a Store, a logger and a registry")
 	}
-	b := &Bot{cfg: cfg, diag: d, store: st, now: time.Now}
+	b := &Bot{cfg: cfg, diag: d, store: st, log: log, m: newMetrics(reg), now: time.Now}
 	for _, o := range opts {
 		o(b)
-	}
-	if b.log == nil {
-		level, _ := parseLevel(cfg.LogLevel)
-		b.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	}
-	if b.m == nil {
-		reg := prometheus.NewRegistry()
-		registerRuntime(reg)
-		b.m = newMetrics(reg)
 	}
 	if b.http == nil {
 		b.http = &http.Client{Timeout: 30 * time.Second}

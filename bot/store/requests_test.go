@@ -83,47 +83,6 @@ func walk(t *testing.T, s *Store, id string, state approval.State) {
 	}
 }
 
-func TestNewRequestID(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 1000 {
-		id, err := approval.NewID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !approval.ValidID(id) {
-			t.Fatalf("NewRequestID = %q, not 32 hex digits", id)
-		}
-		if seen[id] {
-			t.Fatalf("NewRequestID repeated %q", id)
-		}
-		seen[id] = true
-	}
-}
-
-func TestAllowed(t *testing.T) {
-	legal := map[[2]approval.State]bool{
-		{approval.StatePending, approval.StateApproved}:    true,
-		{approval.StatePending, approval.StateRejected}:    true,
-		{approval.StatePending, approval.StateExpired}:     true,
-		{approval.StatePending, approval.StateSuperseded}:  true,
-		{approval.StateApproved, approval.StateApplying}:   true,
-		{approval.StateApplying, approval.StateApplied}:    true,
-		{approval.StateApplying, approval.StateFailed}:     true,
-		{approval.StateApplying, approval.StateSuperseded}: true,
-		{approval.StateApplied, approval.StateReverting}:   true,
-		{approval.StateReverting, approval.StateReverted}:  true,
-		{approval.StateReverting, approval.StateApplied}:   true,
-		{approval.StateFailed, approval.StateApplying}:     true,
-	}
-	for _, from := range append(allStates, "", "bogus") {
-		for _, to := range append(allStates, "", "bogus") {
-			if got, want := approval.Allowed(from, to), legal[[2]approval.State{from, to}]; got != want {
-				t.Errorf("Allowed(%q, %q) = %v, want %v", from, to, got, want)
-			}
-		}
-	}
-}
-
 // TestTransitionPairs tries every from → to on a request that is in from:
 // the legal ones succeed, the others are refused with ErrIllegalTransition and
 // change nothing.

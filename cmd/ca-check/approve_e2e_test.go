@@ -22,6 +22,7 @@ import (
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/graphclient"
 	"github.com/cacheck/ca-check/graphclient/graphtest"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
 
 // The approval flow end to end: slack-go against the fake Slack, and
@@ -39,25 +40,6 @@ const (
 	policiesPath  = "/identity/conditionalAccess/policies/"
 )
 
-// testClock moves only when told: expiry and the revert window without
-// waiting.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // approvalEnv is the fake Graph, the fake Slack, a database file, and a bot
 // in HTTP mode built as serve builds it, with a test clock; restart replaces
 // the bot by a new one on the same database, as after a crash.
@@ -66,8 +48,8 @@ type approvalEnv struct {
 	g     *graphtest.Server
 	slack *slacktest.Server
 	db    string
-	clock *testClock
-	logs  *syncBuffer
+	clock *testsupport.Clock
+	logs  *testsupport.SyncBuffer
 	srv   *httptest.Server
 	st    *store.Store
 	stop  func()
@@ -80,7 +62,7 @@ type approvalEnv struct {
 func newApprovalEnv(t *testing.T, config ...func(*bot.Config)) *approvalEnv {
 	t.Helper()
 	e := &approvalEnv{t: t, g: newGraph(t), slack: slacktest.New(), db: t.TempDir() + "/ca-check.db",
-		clock: &testClock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
+		clock: testsupport.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)), logs: &testsupport.SyncBuffer{}}
 	for _, c := range config {
 		e.config = c
 	}
@@ -128,10 +110,9 @@ func (e *approvalEnv) start() {
 	if e.config != nil {
 		e.config(&cfg)
 	}
-	b, err := bot.New(cfg, graph, st, bot.WithApprovals(graph, st), bot.WithClock(e.clock.Now),
-		bot.WithApprovalSweep(20*time.Millisecond), bot.WithHTTPClient(e.slack.Client()),
-		bot.WithLogger(slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-		bot.WithRegistry(prometheus.NewRegistry()))
+	b, err := bot.New(cfg, graph, st, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), prometheus.NewRegistry(),
+		bot.WithApprovals(graph, st), bot.WithClock(e.clock.Now),
+		bot.WithApprovalSweep(20*time.Millisecond), bot.WithHTTPClient(e.slack.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}

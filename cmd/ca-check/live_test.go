@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/cacheck/ca-check/bot/slacktest"
 	"github.com/cacheck/ca-check/graphclient/graphtest"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
 
 const (
@@ -71,9 +71,9 @@ func newGraph(t *testing.T) *graphtest.Server {
 	return g
 }
 
-func liveCLI(g *graphtest.Server) (*cli, *bytes.Buffer, *syncBuffer) {
+func liveCLI(g *graphtest.Server) (*cli, *bytes.Buffer, *testsupport.SyncBuffer) {
 	var out bytes.Buffer
-	errb := &syncBuffer{}
+	errb := &testsupport.SyncBuffer{}
 	return &cli{stdin: strings.NewReader(""), stdout: &out, stderr: errb, graphTransport: g.Client().Transport}, &out, errb
 }
 
@@ -133,7 +133,7 @@ func TestTenants(t *testing.T) {
 // Slack, configured as the README says plus env, and returns once the bot
 // has connected. At cleanup it stops serve and checks that it exited 0 and
 // logged no secret and no pasted text.
-func startServe(t *testing.T, g *graphtest.Server, env map[string]string) (*slacktest.Server, *syncBuffer) {
+func startServe(t *testing.T, g *graphtest.Server, env map[string]string) (*slacktest.Server, *testsupport.SyncBuffer) {
 	t.Helper()
 	fake := slacktest.New()
 	t.Cleanup(fake.Close)
@@ -266,22 +266,4 @@ func TestServeEndToEnd(t *testing.T) {
 	if n := len(fake.Calls("chat.postMessage")); n != 3 {
 		t.Errorf("%d messages posted, want 3 (the command's, the link's and the paste's)", n)
 	}
-}
-
-// syncBuffer is stderr shared with the bot's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -56,7 +56,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 		return diagnose.Errorf(diagnose.EUNAVAILABLE, "CACHECK_DB: %w", err)
 	}
 	defer st.Close()
-	b, err := bot.New(bc, graph, st, bot.WithApprovals(graph, st), bot.WithLogger(log), bot.WithRegistry(reg))
+	b, err := bot.New(bc, graph, st, log, reg, bot.WithApprovals(graph, st))
 	if err != nil {
 		return diagnose.Errorf(diagnose.EINVALID, "%w", err)
 	}
