@@ -504,3 +504,20 @@ func TestReconcileStaleRead(t *testing.T) {
 		t.Errorf("the stale reconciliation settled the retry's round: %s at version %d, want applying at %d", got.State, got.Version, retry.Version)
 	}
 }
+
+// BenchmarkOpenApprove is one whole approval through the service alone, on
+// SQLite with no Slack: Open (stored, two approvers asked, thread told),
+// Approve (authorised, leased, every policy applied, settled, reported).
+func BenchmarkOpenApprove(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	for b.Loop() {
+		e.tenant.mu.Lock()
+		clear(e.tenant.excl)
+		e.tenant.mu.Unlock()
+		r := e.open()
+		if err := e.svc.Approve(ctx, r.ID, actor(approver)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
