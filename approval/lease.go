@@ -61,7 +61,6 @@ func (s *Service) until() *Lease {
 func (s *Service) hold(ctx context.Context, r Request) *lease {
 	l := &lease{s: s, id: r.ID, stop: make(chan struct{}), done: make(chan struct{})}
 	l.until.Store(r.Lease.Until.UnixNano())
-	id := r.ID
 	ctx = context.WithoutCancel(ctx)
 	go func() {
 		defer close(l.done)
@@ -74,7 +73,7 @@ func (s *Service) hold(ctx context.Context, r Request) *lease {
 			case <-t.C:
 			}
 			next := s.until()
-			held, err := s.store.RenewLease(ctx, id, *next)
+			held, err := s.store.RenewLease(ctx, l.id, *next)
 			switch {
 			case err == nil && held:
 				l.until.Store(next.Until.UnixNano())
@@ -84,7 +83,7 @@ func (s *Service) hold(ctx context.Context, r Request) *lease {
 				s.storeFail(ctx, "renew lease", err)
 			case !held:
 				l.lost.Store(true)
-				s.log.WarnContext(ctx, "lease lost: another process took the request over", "request", id, "holder", s.holder)
+				s.log.WarnContext(ctx, "lease lost: another process took the request over", "request", l.id, "holder", s.holder)
 				return
 			}
 		}
@@ -103,7 +102,9 @@ func (l *lease) held() bool {
 func (l *lease) renewed(until time.Time) { l.until.Store(until.UnixNano()) }
 
 // release stops renewing (the lease lapses at its expiry unless a
-// transition or Reported released it already).
+// transition or Reported released it already). Call it before the
+// transition or Reported that releases the lease: a renewal after it
+// would find the lease gone, as if taken over.
 func (l *lease) release() {
 	l.once.Do(func() { close(l.stop) })
 	<-l.done

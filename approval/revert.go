@@ -100,6 +100,7 @@ func (s *Service) Revert(ctx context.Context, id string, who Actor) error {
 		s.log.InfoContext(ctx, "policy revert", "request", r.ID, "tenant", r.TenantID, "policy", o.PolicyID, "outcome", string(o.Status))
 	}
 	d := detail(map[string]any{"outcomes": r.Outcomes})
+	l.release() // the transition below releases the lease
 	if r.Count(OutcomeRevertFailed) == 0 {
 		reverted, err := s.store.Transition(ctx, r.ID, Transition{From: StateReverting, To: StateReverted, By: who.ID, At: s.now(),
 			Holder: s.holder, Outcomes: r.Outcomes, Detail: d})
