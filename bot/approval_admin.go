@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/diagnose"
 )
 
@@ -38,6 +38,11 @@ func (b *Bot) approvers(ctx context.Context, dst destination, args []string) {
 	}
 	if msg, ok := b.mayLink(ctx, dst.User); !ok {
 		b.say(ctx, dst, msg)
+		return
+	}
+	svc, err := b.service()
+	if err != nil {
+		b.say(ctx, dst, decisionText(ctx, err))
 		return
 	}
 	if len(args) < 2 {
@@ -82,29 +87,20 @@ func (b *Bot) approvers(ctx context.Context, dst destination, args []string) {
 			b.say(ctx, dst, fmt.Sprintf(":no_entry_sign: %s is a bot or a deactivated account, and cannot approve changes.", userRef(user)))
 			return
 		}
-		err = b.store.AddApprover(ctx, t.ID, user, dst.User, b.now())
+		err = svc.AddApprover(ctx, t.ID, user, dst.User)
 	case "remove":
-		err = b.store.RemoveApprover(ctx, t.ID, user)
-		if errors.Is(err, store.ErrNotFound) {
+		err = svc.RemoveApprover(ctx, t.ID, user, dst.User)
+		if errors.Is(err, approval.ErrNotFound) {
 			b.say(ctx, dst, fmt.Sprintf("%s was not an approver of %s.", userRef(user), tenantLabel(t)))
 			return
 		}
 	}
 	if err != nil {
-		b.storeError(ctx, "approvers", err)
 		b.say(ctx, dst, userMessage(ctx, err))
 		return
 	}
-	if verb != "list" {
-		if err := b.store.AppendAudit(ctx, store.AuditRecord{TenantID: t.ID, Actor: dst.User, Action: "approver_" + verb, At: b.now(),
-			Detail: auditDetail(map[string]string{"approver": user})}); err != nil {
-			b.storeError(ctx, "audit approver", err)
-		}
-		b.logger(ctx).Info("approvers changed", "tenant", t.ID, "verb", verb, "approver", user, "by", dst.User)
-	}
-	ids, err := b.store.Approvers(ctx, t.ID)
+	ids, err := svc.Approvers(ctx, t.ID)
 	if err != nil {
-		b.storeError(ctx, "approvers", err)
 		b.say(ctx, dst, userMessage(ctx, err))
 		return
 	}
@@ -132,6 +128,11 @@ func (b *Bot) audit(ctx context.Context, dst destination, query string) {
 		b.say(ctx, dst, ":information_source: `/ca-check audit <tenant>`: the tenant ID or a verified domain.")
 		return
 	}
+	svc, err := b.service()
+	if err != nil {
+		b.say(ctx, dst, decisionText(ctx, err))
+		return
+	}
 	t, err := b.diag.ResolveTenant(ctx, query)
 	if err != nil {
 		b.say(ctx, dst, userMessage(ctx, err))
@@ -139,9 +140,8 @@ func (b *Bot) audit(ctx context.Context, dst destination, query string) {
 	}
 	allowed := b.cfg.isBotAdmin(dst.User)
 	if !allowed {
-		ids, err := b.store.Approvers(ctx, t.ID)
+		ids, err := svc.Approvers(ctx, t.ID)
 		if err != nil {
-			b.storeError(ctx, "approvers", err)
 			b.say(ctx, dst, userMessage(ctx, err))
 			return
 		}
@@ -155,9 +155,8 @@ func (b *Bot) audit(ctx context.Context, dst destination, query string) {
 		b.say(ctx, dst, ":no_entry_sign: Only ca-check admins and that customer's approvers can read its audit log.")
 		return
 	}
-	recs, err := b.store.Audit(ctx, t.ID, maxAuditShown)
+	recs, err := svc.Audit(ctx, t.ID, maxAuditShown)
 	if err != nil {
-		b.storeError(ctx, "audit", err)
 		b.say(ctx, dst, userMessage(ctx, err))
 		return
 	}
@@ -175,7 +174,7 @@ func (b *Bot) audit(ctx context.Context, dst destination, query string) {
 
 // auditLine is one audit record: when, who, what, which request, and the
 // Graph request IDs of any write.
-func auditLine(r store.AuditRecord) string {
+func auditLine(r approval.AuditRecord) string {
 	who := auditActor
 	if r.Actor != auditActor {
 		who = userRef(r.Actor)
@@ -188,12 +187,12 @@ func auditLine(r store.AuditRecord) string {
 		line += " request `" + shortID(r.RequestID) + "`"
 	}
 	var detail struct {
-		Outcomes []outcome `json:"outcomes"`
-		Reason   string    `json:"reason"`
-		Approver string    `json:"approver"`
-		User     string    `json:"user"`
-		Via      string    `json:"via"`
-		Why      string    `json:"why"`
+		Outcomes []approval.Outcome `json:"outcomes"`
+		Reason   string             `json:"reason"`
+		Approver string             `json:"approver"`
+		User     string             `json:"user"`
+		Via      string             `json:"via"`
+		Why      string             `json:"why"`
 	}
 	if len(r.Detail) > 0 && json.Unmarshal(r.Detail, &detail) == nil {
 		for _, o := range detail.Outcomes {

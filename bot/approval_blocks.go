@@ -7,6 +7,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/diagnose"
 )
 
@@ -25,17 +26,17 @@ const requestTail = 10
 // only under the last, after every plan. The parts depend on the plans
 // alone, so a decided request's last part replaces the one that had the
 // buttons.
-func requestMessages(a approval, status string, extra ...slack.Block) []message {
-	t := a.tenant()
-	what := fmt.Sprintf("change %d Conditional Access %s in %s", len(a.plans), plural(len(a.plans), "policy", "policies"), plainLabel(t))
+func requestMessages(a approval.Request, status string, extra ...slack.Block) []message {
+	t := a.Tenant()
+	what := fmt.Sprintf("change %d Conditional Access %s in %s", len(a.Plans), plural(len(a.Plans), "policy", "policies"), plainLabel(t))
 	var body []slack.Block
 	head := fmt.Sprintf(":key: *Approval request: change %d Conditional Access %s in %s* (`%s`)\nRequested by %s so that the partner's service provider (GDAP) users can sign in.",
-		len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t), diagnose.EscapeMrkdwn(a.TenantID), userRef(a.RequestedBy))
+		len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(t), diagnose.EscapeMrkdwn(a.TenantID), userRef(a.RequestedBy))
 	body = append(body, sections(head)...)
 	if a.Reason != "" {
 		body = append(body, sections("*Why:* "+truncateMrkdwn(diagnose.EscapeMrkdwn(oneLine(a.Reason)), 1000))...)
 	}
-	for _, p := range a.plans {
+	for _, p := range a.Plans {
 		body = append(body, sections(planMrkdwn(p))...)
 	}
 
@@ -63,7 +64,7 @@ func requestMessages(a approval, status string, extra ...slack.Block) []message 
 	} else {
 		approve := button(actionApprove, a.ID, "Approve").WithStyle(slack.StylePrimary).WithConfirm(
 			slack.NewConfirmationBlockObject(plain("Approve this change?"),
-				mrkdwn(fmt.Sprintf("ca-check will change %d %s in %s now, as shown%s.", len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(t), ackText(len(parts) > 1, fmt.Sprintf(" in the %d parts of this request", len(parts)), ""))),
+				mrkdwn(fmt.Sprintf("ca-check will change %d %s in %s now, as shown%s.", len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(t), ackText(len(parts) > 1, fmt.Sprintf(" in the %d parts of this request", len(parts)), ""))),
 				plain("Approve"), plain("Cancel")))
 		reject := button(actionReject, a.ID, "Reject").WithStyle(slack.StyleDanger)
 		tail = append(tail, slack.NewActionBlock("request-"+a.ID, approve, reject))
@@ -130,16 +131,16 @@ func boldNames(names []string) string {
 
 // waitingText is the thread's note that a request went out, and to whom by
 // which way.
-func waitingText(a approval, reached []notice) string {
+func waitingText(a approval.Request, reached []approval.Notice) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, ":hourglass_flowing_sand: %s asked for approval to change %d %s in %s (request `%s`, expires %s).",
-		userRef(a.RequestedBy), len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()), shortID(a.ID), slackDate(a.ExpiresAt))
+		userRef(a.RequestedBy), len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(a.Tenant()), shortID(a.ID), slackDate(a.ExpiresAt))
 	var waiting []string
 	for _, n := range reached {
 		switch n.Via {
-		case viaDM:
+		case approval.ViaDirect:
 			waiting = append(waiting, userRef(n.User)+" (direct message)")
-		case viaEphemeral:
+		case approval.ViaChannel:
 			waiting = append(waiting, fmt.Sprintf("%s (Slack refused a direct message, so a message only they can see in <#%s>)", userRef(n.User), n.Channel))
 		}
 	}
@@ -147,7 +148,7 @@ func waitingText(a approval, reached []notice) string {
 		fmt.Fprintf(&b, "\nWaiting for %s.", strings.Join(waiting, ", "))
 	}
 	for _, n := range reached {
-		if n.Via == viaNone {
+		if n.Via == approval.ViaNone {
 			fmt.Fprintf(&b, "\n:warning: I could not reach %s: Slack refused both a direct message and a message in the linked channel.", userRef(n.User))
 		}
 	}
@@ -155,32 +156,32 @@ func waitingText(a approval, reached []notice) string {
 }
 
 // resultText is the report of an apply: what changed, what did not and why.
-func resultText(a approval, by string) string {
-	t := tenantLabel(a.tenant())
+func resultText(a approval.Request, by string) string {
+	t := tenantLabel(a.Tenant())
 	var b strings.Builder
-	applied := a.names(outApplied)
-	unchanged := a.names(outUnchanged)
-	failed := a.count(outFailed)
-	changed := a.count(outChanged)
+	applied := a.Names(approval.OutcomeApplied)
+	unchanged := a.Names(approval.OutcomeUnchanged)
+	failed := a.Count(approval.OutcomeFailed)
+	changed := a.Count(approval.OutcomeChanged)
 	switch {
 	case failed == 0 && changed == 0:
 		fmt.Fprintf(&b, ":white_check_mark: %s approved, and ca-check changed %d %s in %s:", userRef(by), len(applied), plural(len(applied), "policy", "policies"), t)
 	case len(applied) == 0 && failed == 0:
 		fmt.Fprintf(&b, ":arrows_counterclockwise: %s approved, but the %s changed in %s since the plan, so ca-check wrote nothing:", userRef(by), plural(changed, "policy", "policies"), t)
 	default:
-		fmt.Fprintf(&b, ":warning: %s approved; in %s ca-check changed %d of %d policies:", userRef(by), t, len(applied), len(a.plans))
+		fmt.Fprintf(&b, ":warning: %s approved; in %s ca-check changed %d of %d policies:", userRef(by), t, len(applied), len(a.Plans))
 	}
-	for _, o := range a.outcomes {
+	for _, o := range a.Outcomes {
 		name := "*" + diagnose.EscapeMrkdwn(orID(o.DisplayName, o.PolicyID)) + "*"
 		switch o.Status {
-		case outApplied:
+		case approval.OutcomeApplied:
 			fmt.Fprintf(&b, "\n• %s: now excludes %s", name, diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(o.Change.After)))
 			if len(o.Change.RequestIDs) > 0 {
 				fmt.Fprintf(&b, " (Graph request-id `%s`)", diagnose.EscapeMrkdwn(o.Change.RequestIDs[0]))
 			}
-		case outUnchanged:
+		case approval.OutcomeUnchanged:
 			fmt.Fprintf(&b, "\n• %s: already excluded the partner; nothing to write", name)
-		case outChanged:
+		case approval.OutcomeChanged:
 			fmt.Fprintf(&b, "\n• %s: *not changed*: it was edited since the plan", name)
 			switch {
 			case o.Replanned:
@@ -188,9 +189,9 @@ func resultText(a approval, by string) string {
 			case o.Note != "":
 				b.WriteString("; " + diagnose.EscapeMrkdwn(o.Note))
 			}
-		case outFailed:
+		case approval.OutcomeFailed:
 			fmt.Fprintf(&b, "\n• %s: *failed*: %s", name, diagnose.EscapeMrkdwn(o.Error))
-		case outPending:
+		case approval.OutcomePending:
 			fmt.Fprintf(&b, "\n• %s: not tried", name)
 		}
 	}
@@ -209,16 +210,16 @@ func resultText(a approval, by string) string {
 
 // resultMessage is resultText with the buttons that still make sense:
 // Retry after a failure, Revert after a write.
-func resultMessage(a approval, by string, revertUntil time.Time) message {
+func resultMessage(a approval.Request, by string, revertUntil time.Time) message {
 	text := resultText(a, by)
 	blocks := sections(text)
 	var buttons []slack.BlockElement
-	if a.count(outFailed) > 0 {
+	if a.Count(approval.OutcomeFailed) > 0 {
 		buttons = append(buttons, button(actionRetry, a.ID, "Retry the failed policies").WithStyle(slack.StylePrimary))
 	}
 	// A partly applied request is retried, not reverted: the store moves
 	// only an applied request to reverted.
-	if a.count(outApplied) > 0 && a.count(outFailed) == 0 && !revertUntil.IsZero() {
+	if a.Count(approval.OutcomeApplied) > 0 && a.Count(approval.OutcomeFailed) == 0 && !revertUntil.IsZero() {
 		buttons = append(buttons, button(actionRevert, a.ID, "Revert").WithConfirm(
 			slack.NewConfirmationBlockObject(plain("Revert this change?"),
 				mrkdwn("ca-check will restore each policy's exclusion as it was before, if it is still what ca-check wrote. The partner's sign-ins will be blocked again."),
@@ -232,36 +233,33 @@ func resultMessage(a approval, by string, revertUntil time.Time) message {
 }
 
 // revertText reports a revert.
-func revertText(a approval, by string) string {
+func revertText(a approval.Request, by string) string {
 	var b strings.Builder
-	if a.count(outRevertFailed) == 0 {
-		fmt.Fprintf(&b, ":leftwards_arrow_with_hook: %s reverted request `%s` in %s:", userRef(by), shortID(a.ID), tenantLabel(a.tenant()))
+	if a.Count(approval.OutcomeRevertFailed) == 0 {
+		fmt.Fprintf(&b, ":leftwards_arrow_with_hook: %s reverted request `%s` in %s:", userRef(by), shortID(a.ID), tenantLabel(a.Tenant()))
 	} else {
-		fmt.Fprintf(&b, ":warning: %s asked to revert request `%s` in %s; not all of it could be:", userRef(by), shortID(a.ID), tenantLabel(a.tenant()))
+		fmt.Fprintf(&b, ":warning: %s asked to revert request `%s` in %s; not all of it could be:", userRef(by), shortID(a.ID), tenantLabel(a.Tenant()))
 	}
-	for _, o := range a.outcomes {
+	for _, o := range a.Outcomes {
 		name := "*" + diagnose.EscapeMrkdwn(orID(o.DisplayName, o.PolicyID)) + "*"
 		switch o.Status {
-		case outReverted:
+		case approval.OutcomeReverted:
 			fmt.Fprintf(&b, "\n• %s: restored to %s", name, diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(o.Reverted.After)))
-		case outRevertFailed:
+		case approval.OutcomeRevertFailed:
 			fmt.Fprintf(&b, "\n• %s: *not reverted*: %s", name, diagnose.EscapeMrkdwn(o.Error))
 		}
 	}
-	if a.count(outRevertFailed) > 0 {
+	if a.Count(approval.OutcomeRevertFailed) > 0 {
 		b.WriteString("\nFix the rest by hand in the Entra admin center: someone changed those policies after ca-check did.")
 	}
 	return b.String()
 }
 
-// maxReason is the most characters of a rejection reason.
-const maxReason = 500
-
 // rejectView is the Reject modal: an optional reason, then Reject.
-func rejectView(a approval) slack.ModalViewRequest {
+func rejectView(a approval.Request) slack.ModalViewRequest {
 	input := slack.NewPlainTextInputBlockElement(plain("e.g. we will fix it ourselves"), actionReason)
 	input.Multiline = true
-	input.MaxLength = maxReason
+	input.MaxLength = approval.MaxReason
 	reason := slack.NewInputBlock(blockReason, plain("Reason (optional, shown in the engineer's thread)"), nil, input)
 	reason.Optional = true
 	return slack.ModalViewRequest{
@@ -273,8 +271,37 @@ func rejectView(a approval) slack.ModalViewRequest {
 		Close:           plain("Cancel"),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
 			slack.NewSectionBlock(mrkdwn(fmt.Sprintf("Reject %s's request to change %d %s in %s? Nothing will be changed.",
-				userRef(a.RequestedBy), len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()))), nil, nil),
+				userRef(a.RequestedBy), len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(a.Tenant()))), nil, nil),
 			reason,
 		}},
 	}
+}
+
+// stateText says where a request is, for a click that came too late.
+func stateText(a approval.Request) string {
+	by := ""
+	if a.DecidedBy != "" {
+		by = " by " + userRef(a.DecidedBy)
+	}
+	switch a.State {
+	case approval.StatePending:
+		return ":hourglass_flowing_sand: This request is still waiting for a decision."
+	case approval.StateApproved, approval.StateApplying:
+		return ":gear: This request was approved" + by + " and is being applied."
+	case approval.StateApplied:
+		return ":white_check_mark: This request was approved" + by + " and applied."
+	case approval.StateFailed:
+		return ":warning: This request was approved" + by + "; some policies failed (see the thread)."
+	case approval.StateRejected:
+		return ":no_entry: This request was rejected" + by + "."
+	case approval.StateExpired:
+		return ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis."
+	case approval.StateSuperseded:
+		return ":arrows_counterclockwise: This request was replaced by a newer one: a policy changed since the plan."
+	case approval.StateReverting:
+		return ":leftwards_arrow_with_hook: This request was applied" + by + " and is being reverted."
+	case approval.StateReverted:
+		return ":leftwards_arrow_with_hook: This request was applied and later reverted."
+	}
+	return "This request is " + string(a.State) + "."
 }

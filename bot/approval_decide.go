@@ -4,247 +4,162 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/slack-go/slack"
 
-	"github.com/cacheck/ca-check/bot/store"
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/diagnose"
 )
 
-// loadApproval reads the request a button or command names, telling the
-// clicker when it cannot.
-func (b *Bot) loadApproval(ctx context.Context, dst destination, id string) (approval, bool) {
-	if !validRequestID(id) {
-		b.say(ctx, dst, ":warning: That does not name an approval request.")
-		return approval{}, false
+// errSlackUser is Slack failing to say who a user is (users.info), when
+// their email is needed to check their admin role.
+var errSlackUser = errors.New("users.info failed")
+
+// actor is who clicked, for the approval service: the user comes from
+// Slack's signed payload, never from a button's value; their email is read
+// from Slack only when the service checks admin roles.
+func (b *Bot) actor(user string) approval.Actor {
+	return approval.Actor{
+		ID:    user,
+		Admin: b.cfg.isBotAdmin(user),
+		Email: func(ctx context.Context) (string, error) {
+			u, err := b.api.GetUserInfoContext(ctx, user)
+			if err != nil {
+				b.apiError(ctx, "users.info", err)
+				return "", fmt.Errorf("%w: %w", errSlackUser, err)
+			}
+			return u.Profile.Email, nil
+		},
 	}
-	r, err := b.store.Request(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		b.say(ctx, dst, ":mag: I have no such approval request.")
-		return approval{}, false
-	}
-	if err != nil {
-		b.storeError(ctx, "request", err)
-		b.say(ctx, dst, userMessage(ctx, err))
-		return approval{}, false
-	}
-	a, err := decodeApproval(r)
-	if err != nil {
-		b.logger(ctx).Error("request unreadable", "request", id, "err", err)
-		b.say(ctx, dst, userMessage(ctx, err))
-		return approval{}, false
-	}
-	return a, true
 }
 
-// mayDecide checks that user may approve, reject or retry the request: one
-// of the tenant's approvers, not its requester, and with
-// CACHECK_APPROVER_VERIFY=graph an active admin of the tenant by their Slack
-// email. user comes from Slack's signed payload. A refusal is audited and
-// its sentence returned.
-func (b *Bot) mayDecide(ctx context.Context, a approval, user, action string) (string, bool) {
-	refuse := func(why, text string) (string, bool) {
-		b.logger(ctx).Warn("decision refused", "request", a.ID, "user", user, "action", action, "why", why)
-		if err := b.store.AppendAudit(ctx, store.AuditRecord{
-			RequestID: a.ID, TenantID: a.TenantID, Actor: user, Action: "refused", At: b.now(),
-			Detail: auditDetail(map[string]string{"action": action, "why": why}),
-		}); err != nil {
-			b.storeError(ctx, "audit refusal", err)
-		}
-		return text, false
+// service is the approval service; ErrNotConfigured without one.
+func (b *Bot) service() (*approval.Service, error) {
+	if b.approvals == nil {
+		return nil, approval.ErrNotConfigured
 	}
-	if user == "" {
-		return refuse("no user", ":no_entry_sign: I cannot tell who clicked.")
-	}
-	if user == a.RequestedBy {
-		return refuse("requester", ":no_entry_sign: You asked for this change, so you cannot approve or reject it yourself: another approver of "+tenantLabel(a.tenant())+" must decide.")
-	}
-	approvers, err := b.store.Approvers(ctx, a.TenantID)
-	if err != nil {
-		b.storeError(ctx, "approvers", err)
-		return userMessage(ctx, err), false
-	}
-	if !slices.Contains(approvers, user) {
-		return refuse("not an approver", ":no_entry_sign: Only the approvers of "+tenantLabel(a.tenant())+" can decide this request, and you are not one. A ca-check admin manages them with `/ca-check approvers`.")
-	}
-	if b.cfg.ApproverVerify == VerifyGraph {
-		u, err := b.api.GetUserInfoContext(ctx, user)
-		if err != nil {
-			b.apiError(ctx, "users.info", err)
-			return ":warning: I could not check who you are with Slack; please try again.", false
-		}
-		if u.Profile.Email == "" {
-			return refuse("no email", ":no_entry_sign: Slack shows me no email address for you, so I cannot check your admin role in "+tenantLabel(a.tenant())+".")
-		}
-		ok, err := b.changer.IsApprover(ctx, a.TenantID, u.Profile.Email)
-		if err != nil {
-			return userMessage(ctx, err), false
-		}
-		if !ok {
-			return refuse("no admin role", fmt.Sprintf(":no_entry_sign: %s is not an active Global, Security or Conditional Access Administrator in %s, so you cannot decide this request.",
-				diagnose.EscapeMrkdwn(u.Profile.Email), tenantLabel(a.tenant())))
-		}
-	}
-	return "", true
+	return b.approvals, nil
 }
 
-// stateText says where a request is, for a click that came too late.
-func stateText(a approval) string {
-	by := ""
-	if a.DecidedBy != "" {
-		by = " by " + userRef(a.DecidedBy)
-	}
-	switch a.State {
-	case store.StatePending:
-		return ":hourglass_flowing_sand: This request is still waiting for a decision."
-	case store.StateApproved, store.StateApplying:
-		return ":gear: This request was approved" + by + " and is being applied."
-	case store.StateApplied:
-		return ":white_check_mark: This request was approved" + by + " and applied."
-	case store.StateFailed:
-		return ":warning: This request was approved" + by + "; some policies failed (see the thread)."
-	case store.StateRejected:
-		return ":no_entry: This request was rejected" + by + "."
-	case store.StateExpired:
-		return ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis."
-	case store.StateSuperseded:
-		return ":arrows_counterclockwise: This request was replaced by a newer one: a policy changed since the plan."
-	case store.StateReverted:
-		return ":leftwards_arrow_with_hook: This request was applied and later reverted."
-	}
-	return "This request is " + string(a.State) + "."
-}
-
-// pendingFor loads a request that user may decide (action: approve or
-// reject) and that is still pending; otherwise it says why at dst.
-func (b *Bot) pendingFor(ctx context.Context, dst destination, user, id, action string) (approval, bool) {
-	a, ok := b.loadApproval(ctx, dst, id)
-	if !ok {
-		return a, false
-	}
-	if a.State != store.StatePending {
-		b.say(ctx, dst, stateText(a))
-		return a, false
-	}
-	if text, ok := b.mayDecide(ctx, a, user, action); !ok {
-		b.say(ctx, dst, text)
-		return a, false
-	}
-	return a, true
-}
-
-// approve is the Approve click: authorise, move pending → approved as a
-// compare-and-swap (of many clicks exactly one wins), then apply.
-func (b *Bot) approve(ctx context.Context, c click, id string) {
-	dst := c.dst()
-	a, ok := b.pendingFor(ctx, dst, c.user, id, "approve")
-	if !ok {
-		return
-	}
-	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StatePending, To: store.StateApproved, By: c.user, At: b.now()})
-	if !b.transitioned(ctx, dst, a.ID, err) {
-		return
-	}
-	a.Request = r
-	b.logger(ctx).Info("request approved", "request", a.ID, "tenant", a.TenantID, "by", c.user)
-	b.closeNotices(ctx, a, ":gear: Approved by "+userRef(c.user)+"; applying…")
-	b.apply(ctx, a, store.StateApproved, c.user)
-}
-
-// transitioned handles a compare-and-swap's error: a lost race or an expiry
-// is told to the clicker with the request's current state.
-func (b *Bot) transitioned(ctx context.Context, dst destination, id string, err error) bool {
+// decisionText says why an approval action (Approve, Reject, Retry,
+// Revert) did nothing.
+func decisionText(ctx context.Context, err error) string {
+	var (
+		state   *approval.StateError
+		refused *approval.RefusedError
+		window  *approval.WindowError
+	)
 	switch {
-	case err == nil:
-		return true
-	case errors.Is(err, store.ErrExpired):
-		b.say(ctx, dst, ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis.")
-	case errors.Is(err, store.ErrConflict):
-		if r, err := b.store.Request(ctx, id); err == nil {
-			if a, err := decodeApproval(r); err == nil {
-				b.say(ctx, dst, stateText(a))
-				return false
-			}
-		}
-		b.say(ctx, dst, ":information_source: Someone else decided this request just now.")
-	default:
-		b.storeError(ctx, "transition", err)
-		b.say(ctx, dst, userMessage(ctx, err))
+	case errors.Is(err, approval.ErrBadID):
+		return ":warning: That does not name an approval request."
+	case errors.Is(err, approval.ErrNotFound):
+		return ":mag: I have no such approval request."
+	case errors.Is(err, approval.ErrNotConfigured):
+		return ":construction: Approvals are not configured in this ca-check."
+	case errors.As(err, &state):
+		return stateText(state.Request)
+	case errors.Is(err, approval.ErrExpired):
+		return ":alarm_clock: This request expired without a decision. Ask again from a fresh diagnosis."
+	case errors.Is(err, approval.ErrConflict):
+		return ":information_source: Someone else decided this request just now."
+	case errors.As(err, &refused):
+		return refusedText(refused)
+	case errors.Is(err, errSlackUser):
+		return ":warning: I could not check who you are with Slack; please try again."
+	case errors.As(err, &window):
+		return ":alarm_clock: The revert window of this change ended " + slackDate(window.Until) + ". Change the policy in the Entra admin center instead."
+	case errors.Is(err, approval.ErrReverting):
+		return ":information_source: This change is already being reverted; see the thread."
 	}
-	return false
+	return userMessage(ctx, err)
 }
 
-// openReject is the Reject click: authorise, then ask for an optional
-// reason in a modal; the rejection happens when it is submitted.
+// refusedText says why the service refused a decision.
+func refusedText(e *approval.RefusedError) string {
+	t := tenantLabel(e.Request.Tenant())
+	switch e.Why {
+	case approval.WhyNoUser:
+		return ":no_entry_sign: I cannot tell who clicked."
+	case approval.WhyRequester:
+		return ":no_entry_sign: You asked for this change, so you cannot approve or reject it yourself: another approver of " + t + " must decide."
+	case approval.WhyNoEmail:
+		return ":no_entry_sign: Slack shows me no email address for you, so I cannot check your admin role in " + t + "."
+	case approval.WhyNoAdminRole:
+		return fmt.Sprintf(":no_entry_sign: %s is not an active Global, Security or Conditional Access Administrator in %s, so you cannot decide this request.",
+			diagnose.EscapeMrkdwn(e.Email), t)
+	case approval.WhyNotReverter:
+		return ":no_entry_sign: Only the requester, the approvers of " + t + " or a ca-check admin can revert this change."
+	}
+	return ":no_entry_sign: Only the approvers of " + t + " can decide this request, and you are not one. A ca-check admin manages them with `/ca-check approvers`."
+}
+
+// approve is the Approve click.
+func (b *Bot) approve(ctx context.Context, c click, id string) {
+	svc, err := b.service()
+	if err == nil {
+		err = svc.Approve(ctx, id, b.actor(c.user))
+	}
+	if err != nil {
+		b.say(ctx, c.dst(), decisionText(ctx, err))
+	}
+}
+
+// retry is the Retry click after a partial failure: an approver applies
+// the policies that failed, and only those.
+func (b *Bot) retry(ctx context.Context, c click, id string) {
+	svc, err := b.service()
+	if err == nil {
+		err = svc.Retry(ctx, id, b.actor(c.user))
+	}
+	if err != nil {
+		b.say(ctx, c.dst(), decisionText(ctx, err))
+	}
+}
+
+// openReject is the Reject click: the service checks who may decide, then
+// a modal asks for an optional reason; the rejection happens when it is
+// submitted.
 func (b *Bot) openReject(ctx context.Context, c click, id string) {
-	dst := c.dst()
-	a, ok := b.pendingFor(ctx, dst, c.user, id, "reject")
-	if !ok {
+	svc, err := b.service()
+	var r approval.Request
+	if err == nil {
+		r, err = svc.MayReject(ctx, id, b.actor(c.user))
+	}
+	if err != nil {
+		b.say(ctx, c.dst(), decisionText(ctx, err))
 		return
 	}
-	if _, err := b.api.OpenViewContext(ctx, c.triggerID, rejectView(a)); err != nil {
+	if _, err := b.api.OpenViewContext(ctx, c.triggerID, rejectView(r)); err != nil {
 		b.apiError(ctx, "views.open", err)
-		b.say(ctx, dst, ":warning: Slack did not open the rejection form (it allows 3 seconds); click *Reject* again.")
+		b.say(ctx, c.dst(), ":warning: Slack did not open the rejection form (it allows 3 seconds); click *Reject* again.")
 	}
 }
 
-// reject is the Reject modal's submission.
+// reject is the Reject modal's submission; what went wrong goes to the
+// user's DM with the bot, as a modal has no channel to answer in.
 func (b *Bot) reject(ctx context.Context, user, id, reason string) {
-	// The form's limit, on this side too: the reason is kept in the audit
-	// log for good.
-	reason = truncateRunes(reason, maxReason)
-	a, err := b.requestFor(ctx, id)
+	svc, err := b.service()
+	if err == nil {
+		err = svc.Reject(ctx, id, b.actor(user), reason)
+	}
 	if err != nil {
-		b.dm(ctx, user, userMessage(ctx, err))
-		return
+		b.dm(ctx, user, decisionText(ctx, err))
 	}
-	if a.State != store.StatePending {
-		b.dm(ctx, user, stateText(a))
-		return
-	}
-	if text, ok := b.mayDecide(ctx, a, user, "reject"); !ok {
-		b.dm(ctx, user, text)
-		return
-	}
-	r, err := b.store.Transition(ctx, a.ID, store.Transition{From: store.StatePending, To: store.StateRejected, By: user, At: b.now(),
-		Detail: auditDetail(map[string]string{"reason": reason})})
-	if err != nil {
-		switch {
-		case errors.Is(err, store.ErrConflict):
-			if a2, err := b.requestFor(ctx, id); err == nil {
-				b.dm(ctx, user, stateText(a2))
-			}
-		default:
-			b.storeError(ctx, "transition", err)
-			b.dm(ctx, user, userMessage(ctx, err))
-		}
-		return
-	}
-	a.Request = r
-	b.logger(ctx).Info("request rejected", "request", a.ID, "tenant", a.TenantID, "by", user)
-	text := fmt.Sprintf(":no_entry: %s rejected the request to change %d %s in %s; nothing was changed.",
-		userRef(user), len(a.plans), plural(len(a.plans), "policy", "policies"), tenantLabel(a.tenant()))
-	if reason != "" {
-		text += "\n*Reason:* " + truncateMrkdwn(diagnose.EscapeMrkdwn(reason), 1000)
-	}
-	b.closeNotices(ctx, a, ":no_entry: Rejected by "+userRef(user)+".")
-	b.threadText(ctx, a, text)
 }
 
-// requestFor reads and decodes a request.
-func (b *Bot) requestFor(ctx context.Context, id string) (approval, error) {
-	if !validRequestID(id) {
-		return approval{}, diagnose.Errorf(diagnose.EINVALID, "that does not name an approval request")
+// revert is the Revert click and /ca-check revert.
+func (b *Bot) revert(ctx context.Context, dst destination, user, id string) {
+	svc, err := b.service()
+	if err == nil {
+		err = svc.Revert(ctx, id, b.actor(user))
 	}
-	r, err := b.store.Request(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return approval{}, diagnose.Errorf(diagnose.ENOTFOUND, "I have no such approval request")
+	if state, ok := errors.AsType[*approval.StateError](err); ok {
+		b.say(ctx, dst, stateText(state.Request)+" Only an applied request can be reverted.")
+		return
 	}
 	if err != nil {
-		return approval{}, err
+		b.say(ctx, dst, decisionText(ctx, err))
 	}
-	return decodeApproval(r)
 }
 
 // dm tells user something in their DM with the bot, for answers with no
@@ -256,25 +171,4 @@ func (b *Bot) dm(ctx context.Context, user, text string) {
 		return
 	}
 	b.deliver(ctx, destination{Channel: ch.ID}, message{Text: fallbackMrkdwn(text), Blocks: sections(text)})
-}
-
-// retry is the Retry click after a partial failure: an approver applies the
-// policies that failed, and only those.
-func (b *Bot) retry(ctx context.Context, c click, id string) {
-	dst := c.dst()
-	a, ok := b.loadApproval(ctx, dst, id)
-	if !ok {
-		return
-	}
-	if a.State != store.StateFailed {
-		b.say(ctx, dst, stateText(a))
-		return
-	}
-	if text, ok := b.mayDecide(ctx, a, c.user, "retry"); !ok {
-		b.say(ctx, dst, text)
-		return
-	}
-	if !b.apply(ctx, a, store.StateFailed, c.user) {
-		b.transitioned(ctx, dst, a.ID, store.ErrConflict)
-	}
 }

@@ -16,11 +16,18 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/bot/slacktest"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
+
+// deadLease is the lease of a process that died at t.
+func deadLease(t time.Time) *approval.Lease {
+	return &approval.Lease{Holder: "dead", Until: t.Add(30 * time.Second)}
+}
 
 // People of the approval tests.
 const (
@@ -121,37 +128,19 @@ func maps(m map[string]int) map[string]int {
 	return out
 }
 
-// clock is a test clock that moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // approvals is a bot with approvals enabled, Contoso's approvers set up, and
 // a diagnosis of Contoso in the support channel.
 type approvals struct {
 	*harness
 	changer   *fakeChanger
-	clock     *clock
+	clock     *testsupport.Clock
 	answerTS  string // the diagnosis answer
 	diagValue string // its buttons' value
 }
 
 func startApprovals(t testing.TB, opts ...harnessOption) *approvals {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testsupport.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	var ch *fakeChanger
 	// The changer needs the harness's diagnoser, which launch makes: the
 	// option captures it.
@@ -160,8 +149,10 @@ func startApprovals(t testing.TB, opts ...harnessOption) *approvals {
 		c.AdminUsers = []string{admin}
 	}
 	proxy := &changerProxy{}
-	h := launch(t, nil, nil, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+	st, path := openStore(t)
+	h := launch(t, st, nil, []bot.Option{bot.WithApprovals(proxy, st), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
 		append([]harnessOption{capture}, opts...)...)
+	h.dbPath = path
 	proxy.set(ch)
 	a := &approvals{harness: h, changer: ch, clock: clk}
 	for _, u := range []string{approver, approver2, engineer} {
@@ -182,11 +173,11 @@ func startApprovals(t testing.TB, opts ...harnessOption) *approvals {
 // changerProxy lets the bot be built before the fake changer exists.
 type changerProxy struct {
 	mu sync.Mutex
-	c  bot.Changer
+	c  approval.Changer
 }
 
-func (p *changerProxy) set(c bot.Changer) { p.mu.Lock(); p.c = c; p.mu.Unlock() }
-func (p *changerProxy) get() bot.Changer  { p.mu.Lock(); defer p.mu.Unlock(); return p.c }
+func (p *changerProxy) set(c approval.Changer) { p.mu.Lock(); p.c = c; p.mu.Unlock() }
+func (p *changerProxy) get() approval.Changer  { p.mu.Lock(); defer p.mu.Unlock(); return p.c }
 func (p *changerProxy) Apply(ctx context.Context, t string, plan diagnose.Plan) (diagnose.Change, error) {
 	return p.get().Apply(ctx, t, plan)
 }
@@ -248,7 +239,7 @@ func (a *approvals) click(user, action, requestID string) {
 	a.interact(a.slack.BlockAction(user, "D"+user, "1700000000.000900", "", "", action, requestID))
 }
 
-func (a *approvals) state(id string) store.Request {
+func (a *approvals) state(id string) approval.Request {
 	a.t.Helper()
 	r, err := a.store.Request(context.Background(), id)
 	if err != nil {
@@ -258,7 +249,7 @@ func (a *approvals) state(id string) store.Request {
 }
 
 // waitState waits until the request is in state s.
-func (a *approvals) waitState(id string, s store.State) store.Request {
+func (a *approvals) waitState(id string, s approval.State) approval.Request {
 	a.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
@@ -268,7 +259,7 @@ func (a *approvals) waitState(id string, s store.State) store.Request {
 		time.Sleep(10 * time.Millisecond)
 	}
 	a.t.Fatalf("request %s is %s, want %s", id, a.state(id).State, s)
-	return store.Request{}
+	return approval.Request{}
 }
 
 func (a *approvals) auditActions(id string) []string {
@@ -292,13 +283,9 @@ func texts(calls []slacktest.Call) []string {
 	return out
 }
 
-func plansOf(t testing.TB, r store.Request) []diagnose.Plan {
+func plansOf(t testing.TB, r approval.Request) []diagnose.Plan {
 	t.Helper()
-	var ps []diagnose.Plan
-	if err := json.Unmarshal(r.Plans, &ps); err != nil {
-		t.Fatal(err)
-	}
-	return ps
+	return r.Plans
 }
 
 // Approve: the request reaches each approver by DM with the tenant, the
@@ -342,7 +329,7 @@ func TestApprovalApprove(t *testing.T) {
 
 	a.click(approver, "approve_request", id)
 	report := a.threadPost("retry your sign-in now")
-	r := a.waitState(id, store.StateApplied)
+	r := a.waitState(id, approval.StateApplied)
 	plans := plansOf(t, r)
 	rt := report.Text()
 	if !strings.Contains(rt, "<@"+approver+"> approved") || !strings.Contains(rt, "Graph request-id `patch-") {
@@ -409,7 +396,7 @@ func TestApprovalReject(t *testing.T) {
 	if !strings.Contains(view.Arg("view"), `"private_metadata":"`+id+`"`) || view.Arg("trigger_id") != "trigger-"+approver {
 		t.Errorf("views.open: %s", view.Arg("view"))
 	}
-	if a.state(id).State != store.StatePending {
+	if a.state(id).State != approval.StatePending {
 		t.Error("opening the form rejected the request already")
 	}
 	a.interact(a.slack.ViewSubmission(approver, "reject_request", id, map[string]map[string]string{"reason": {"reason_input": "We fix it <ourselves>"}}))
@@ -417,7 +404,7 @@ func TestApprovalReject(t *testing.T) {
 	if !strings.Contains(post.Text(), "We fix it &lt;ourselves&gt;") || !strings.Contains(post.Text(), "<@"+approver+">") {
 		t.Errorf("the thread lacks who rejected and why:\n%s", post.Text())
 	}
-	r := a.waitState(id, store.StateRejected)
+	r := a.waitState(id, approval.StateRejected)
 	if r.DecidedBy != approver {
 		t.Errorf("decided by %q", r.DecidedBy)
 	}
@@ -442,7 +429,7 @@ func TestApprovalExpiry(t *testing.T) {
 	if !strings.Contains(post.Text(), "<@"+engineer+">") {
 		t.Errorf("expiry message:\n%s", post.Text())
 	}
-	a.waitState(id, store.StateExpired)
+	a.waitState(id, approval.StateExpired)
 	a.click(approver, "approve_request", id)
 	a.whisperTo("expired without a decision")
 	if w, _ := a.changer.counts(); len(w) != 0 {
@@ -482,7 +469,7 @@ func TestApprovalRefusals(t *testing.T) {
 			id, _ := a.request()
 			a.click(c.user, c.action, id)
 			a.whisperTo(c.want)
-			if r := a.state(id); r.State != store.StatePending {
+			if r := a.state(id); r.State != approval.StatePending {
 				t.Errorf("state %s after a refused click", r.State)
 			}
 			if w, _ := a.changer.counts(); len(w) != 0 {
@@ -511,7 +498,7 @@ func TestApprovalGraphVerified(t *testing.T) {
 	id, _ := a.request()
 	a.click(approver, "approve_request", id)
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	if n := len(a.slack.Calls("users.info")); n == 0 {
 		t.Error("the approver's email was not read at click time")
 	}
@@ -532,7 +519,7 @@ func TestApprovalConcurrentClicks(t *testing.T) {
 	}
 	wg.Wait()
 	a.threadPost("retry your sign-in now")
-	r := a.waitState(id, store.StateApplied)
+	r := a.waitState(id, approval.StateApplied)
 	a.settle()
 	writes, _ := a.changer.counts()
 	if len(writes) != len(plansOf(t, r)) {
@@ -580,7 +567,7 @@ func TestApprovalPolicyChanged(t *testing.T) {
 	if !strings.Contains(report.Text(), "*not changed*: it was edited since the plan; a new request with a fresh plan goes to the approvers") {
 		t.Errorf("report:\n%s", report.Text())
 	}
-	r := a.waitState(id, store.StateApplied)
+	r := a.waitState(id, approval.StateApplied)
 	writes, _ := a.changer.counts()
 	if writes[changed.PolicyID] != 0 || len(writes) != len(plans)-1 {
 		t.Errorf("writes %v: the changed policy must not be written, the others once", writes)
@@ -629,7 +616,7 @@ func TestApprovalAllChangedSupersedes(t *testing.T) {
 	}
 	a.click(approver, "approve_request", id)
 	a.threadPost("so ca-check wrote nothing")
-	a.waitState(id, store.StateSuperseded)
+	a.waitState(id, approval.StateSuperseded)
 	if w, _ := a.changer.counts(); len(w) != 0 {
 		t.Errorf("wrote %v", w)
 	}
@@ -655,7 +642,7 @@ func TestApprovalPartialFailureRetry(t *testing.T) {
 	if b, _ := report.Button("revert_request"); b != nil {
 		t.Error("a Revert button on a partly applied request, which only Retry can move on")
 	}
-	a.waitState(id, store.StateFailed)
+	a.waitState(id, approval.StateFailed)
 	// The requester may not retry; ten concurrent retries write once.
 	a.click(engineer, "retry_request", id)
 	a.whisperTo("cannot approve or reject it yourself")
@@ -665,7 +652,7 @@ func TestApprovalPartialFailureRetry(t *testing.T) {
 	}
 	wg.Wait()
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	writes, _ := a.changer.counts()
 	for _, p := range plans {
 		if writes[p.PolicyID] != 1 {
@@ -683,7 +670,7 @@ func TestApprovalRevert(t *testing.T) {
 	id, _ := a.request()
 	a.click(approver, "approve_request", id)
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	plans := plansOf(t, a.state(id))
 
 	a.click(stranger, "revert_request", id)
@@ -693,7 +680,7 @@ func TestApprovalRevert(t *testing.T) {
 	if !strings.Contains(post.Text(), "restored to none") {
 		t.Errorf("revert report:\n%s", post.Text())
 	}
-	a.waitState(id, store.StateReverted)
+	a.waitState(id, approval.StateReverted)
 	_, reverts := a.changer.counts()
 	for _, p := range plans {
 		if reverts[p.PolicyID] != 1 {
@@ -714,7 +701,7 @@ func TestApprovalRevertRefused(t *testing.T) {
 	id, _ := a.request()
 	a.click(approver, "approve_request", id)
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	plans := plansOf(t, a.state(id))
 
 	// Someone edited one policy after ca-check.
@@ -725,7 +712,7 @@ func TestApprovalRevertRefused(t *testing.T) {
 	if !strings.Contains(post.Text(), "no longer the one ca-check wrote") {
 		t.Errorf("revert report:\n%s", post.Text())
 	}
-	if r := a.state(id); r.State != store.StateApplied {
+	if r := a.state(id); r.State != approval.StateApplied {
 		t.Errorf("state %s after a partial revert", r.State)
 	}
 
@@ -733,7 +720,7 @@ func TestApprovalRevertRefused(t *testing.T) {
 	id2, _ := b.request()
 	b.click(approver, "approve_request", id2)
 	b.threadPost("retry your sign-in now")
-	b.waitState(id2, store.StateApplied)
+	b.waitState(id2, approval.StateApplied)
 	b.clock.Advance(8 * 24 * time.Hour)
 	b.click(engineer, "revert_request", id2)
 	b.whisperTo("revert window of this change ended")
@@ -752,10 +739,11 @@ func TestApprovalReconcileAfterRestart(t *testing.T) {
 	// The first bot approved, started applying, wrote the first policy and
 	// died.
 	now := a.clock.Now()
-	if _, err := a.store.Transition(ctx, id, store.Transition{From: store.StatePending, To: store.StateApproved, By: approver, At: now}); err != nil {
+	dead := deadLease(now)
+	if _, err := a.store.Transition(ctx, id, approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: dead}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.store.Transition(ctx, id, store.Transition{From: store.StateApproved, To: store.StateApplying, By: approver, At: now}); err != nil {
+	if _, err := a.store.Transition(ctx, id, approval.Transition{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: dead}); err != nil {
 		t.Fatal(err)
 	}
 	a.diag.setExclusion(plans[0].PolicyID, plans[0].After)
@@ -766,10 +754,10 @@ func TestApprovalReconcileAfterRestart(t *testing.T) {
 	a.done <- nil
 
 	// Restarted ten minutes later on the same database.
-	clk := &clock{t: now.Add(10 * time.Minute)}
+	clk := testsupport.NewClock(now.Add(10 * time.Minute))
 	proxy := &changerProxy{}
 	var d2 *fakeDiagnoser
-	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithApprovals(proxy, a.store), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
 		func(c *bot.Config, d *fakeDiagnoser) {
 			d2 = d
 			d.override = a.diag.snapshot()
@@ -782,14 +770,14 @@ func TestApprovalReconcileAfterRestart(t *testing.T) {
 	if !strings.Contains(report.Text(), diagnose.EscapeMrkdwn(plans[0].DisplayName)+"*: now excludes") {
 		t.Errorf("the reconciled report should show the first policy applied:\n%s", report.Text())
 	}
-	b.waitState(id, store.StateFailed)
+	b.waitState(id, approval.StateFailed)
 	if w, _ := ch2.counts(); len(w) != 0 {
 		t.Errorf("reconciliation wrote %v; it must only read", w)
 	}
 	// An approver retries the rest: only the unwritten policies are written.
 	b.click(approver, "retry_request", id)
 	b.threadPost("retry your sign-in now")
-	b.waitState(id, store.StateApplied)
+	b.waitState(id, approval.StateApplied)
 	w, _ := ch2.counts()
 	if w[plans[0].PolicyID] != 0 || len(w) != len(plans)-1 {
 		t.Errorf("retry after reconcile wrote %v", w)
@@ -889,7 +877,7 @@ func TestAuditCommand(t *testing.T) {
 	id, _ := a.request()
 	a.click(approver, "approve_request", id)
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	a.slack.Reset()
 	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: stranger, Text: "audit contoso.com"}), time.Time{})
 	if got := a.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(got.Text(), "Only ca-check admins and that customer's approvers") || strings.Contains(got.Text(), "Contoso") {
@@ -950,41 +938,6 @@ func BenchmarkApprovalConcurrentClicks(b *testing.B) {
 	}
 }
 
-// A reconciliation settles the round of applying it read, never a later
-// one: here another replica reconciled the crashed apply first, an approver
-// clicked Retry, and the retry is writing when the slow reconciliation,
-// working from its stale read, tries to settle the request.
-func TestApprovalReconcileStaleRead(t *testing.T) {
-	a := startApprovals(t)
-	id, _ := a.request()
-	ctx := context.Background()
-	now := a.clock.Now()
-	for _, tr := range []store.Transition{
-		{From: store.StatePending, To: store.StateApproved, By: approver, At: now},
-		{From: store.StateApproved, To: store.StateApplying, By: approver, At: now},
-	} {
-		if _, err := a.store.Transition(ctx, id, tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stale := a.state(id) // what the slow replica read: applying, the crashed round
-	for _, tr := range []store.Transition{
-		{From: store.StateApplying, To: store.StateFailed, At: now},               // the other replica's reconciliation
-		{From: store.StateFailed, To: store.StateApplying, By: approver, At: now}, // Retry, writing now
-	} {
-		if _, err := a.store.Transition(ctx, id, tr); err != nil {
-			t.Fatal(err)
-		}
-	}
-	retry := a.state(id)
-	if err := a.bot.ReconcileOne(ctx, stale); err != nil {
-		t.Fatal(err)
-	}
-	if got := a.state(id); got.State != store.StateApplying || got.Version != retry.Version {
-		t.Errorf("the stale reconciliation settled the retry's round: %s at version %d, want applying at %d", got.State, got.Version, retry.Version)
-	}
-}
-
 // A write that Graph applied but whose answer was lost (a timeout, a failed
 // read-back) fails the policy; Retry then finds ca-check's own exclusion in
 // place. That is the policy applied, not "edited since the plan": the
@@ -999,11 +952,11 @@ func TestApprovalRetryAfterUnconfirmedWrite(t *testing.T) {
 	a.changer.mu.Unlock()
 	a.click(approver, "approve_request", id)
 	a.threadPost("*failed*")
-	a.waitState(id, store.StateFailed)
+	a.waitState(id, approval.StateFailed)
 
 	a.click(approver, "retry_request", id)
 	report := a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	name := "*" + diagnose.EscapeMrkdwn(lost.DisplayName) + "*"
 	if !strings.Contains(report.Text(), name+": now excludes") || strings.Contains(report.Text(), "edited since the plan") {
 		t.Errorf("the retry's report should show the policy applied:\n%s", report.Text())
@@ -1016,7 +969,7 @@ func TestApprovalRetryAfterUnconfirmedWrite(t *testing.T) {
 	}
 	a.click(engineer, "revert_request", id)
 	a.threadPost("reverted request")
-	a.waitState(id, store.StateReverted)
+	a.waitState(id, approval.StateReverted)
 	for _, p := range plans {
 		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
 			t.Errorf("policy %s is %s after the revert, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
@@ -1025,10 +978,10 @@ func TestApprovalRetryAfterUnconfirmedWrite(t *testing.T) {
 }
 
 // Revert can be tried again when an attempt did not finish: after a
-// transient Graph failure, and after a process that died mid-revert (its
-// "reverting" record older than an apply can take). Meanwhile a second
-// click is refused. The intent is audited before any write, and no policy
-// is written twice.
+// transient Graph failure, and after a process that died mid-revert (once
+// its lease lapsed, the sweep returns the request to applied and says so
+// in the thread). Meanwhile a second click is refused. The intent is
+// audited before any write, and no policy is written twice.
 func TestApprovalRevertAgain(t *testing.T) {
 	cases := []struct {
 		name string
@@ -1044,14 +997,18 @@ func TestApprovalRevertAgain(t *testing.T) {
 			return "not all of it could be"
 		}},
 		{"after a crash mid-revert", func(a *approvals, id string, plans []diagnose.Plan) string {
-			// The dead process recorded its intent and reverted one policy.
-			if err := a.store.AppendAudit(context.Background(), store.AuditRecord{RequestID: id, TenantID: contosoID, Actor: engineer, Action: "reverting", At: a.clock.Now()}); err != nil {
+			// The dead process started reverting (recording its intent)
+			// and reverted one policy.
+			if _, err := a.store.Transition(context.Background(), id, approval.Transition{From: approval.StateApplied, To: approval.StateReverting,
+				By: engineer, At: a.clock.Now(), Lease: deadLease(a.clock.Now())}); err != nil {
 				a.t.Fatal(err)
 			}
 			a.diag.setExclusion(plans[0].PolicyID, plans[0].Before)
 			a.click(approver, "revert_request", id)
 			a.whisperTo("already being reverted")
-			a.clock.Advance(6 * time.Minute)
+			a.clock.Advance(31 * time.Second)
+			a.threadPost("was interrupted while reverting")
+			a.waitState(id, approval.StateApplied)
 			return ""
 		}},
 	}
@@ -1061,7 +1018,7 @@ func TestApprovalRevertAgain(t *testing.T) {
 			id, _ := a.request()
 			a.click(approver, "approve_request", id)
 			a.threadPost("retry your sign-in now")
-			a.waitState(id, store.StateApplied)
+			a.waitState(id, approval.StateApplied)
 			plans := plansOf(t, a.state(id))
 			var audited []string
 			a.changer.onRevert = func(string) {
@@ -1073,12 +1030,12 @@ func TestApprovalRevertAgain(t *testing.T) {
 				a.threadPost(want)
 				a.waitAudit(id, "revert_failed")
 			}
-			if r := a.state(id); r.State != store.StateApplied {
+			if r := a.state(id); r.State != approval.StateApplied {
 				t.Fatalf("state %s after an unfinished revert", r.State)
 			}
 			a.click(engineer, "revert_request", id)
 			a.threadPost("reverted request")
-			a.waitState(id, store.StateReverted)
+			a.waitState(id, approval.StateReverted)
 			if !slices.Contains(audited, "reverting") {
 				t.Errorf("a policy was reverted before the audit recorded the intent: %v", audited)
 			}
@@ -1103,7 +1060,7 @@ func TestApprovalRevertAfterFailedAudit(t *testing.T) {
 	id, _ := a.request()
 	a.click(approver, "approve_request", id)
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	plans := plansOf(t, a.state(id))
 
 	db, err := sql.Open("sqlite", a.dbPath+"?_pragma=busy_timeout(10000)")
@@ -1127,7 +1084,7 @@ func TestApprovalRevertAfterFailedAudit(t *testing.T) {
 
 	a.click(engineer, "revert_request", id)
 	a.threadPost("reverted request")
-	a.waitState(id, store.StateReverted)
+	a.waitState(id, approval.StateReverted)
 	_, reverts := a.changer.counts()
 	for _, p := range plans {
 		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) || reverts[p.PolicyID] != 1 {
@@ -1139,29 +1096,24 @@ func TestApprovalRevertAfterFailedAudit(t *testing.T) {
 	}
 }
 
-// A process that died after claiming a revert attempt and before recording
-// it (as ca-check did before the claim and its record shared a
-// transaction) holds the change only while it might still be running:
-// after that, like a dead attempt that did record its intent, the next
-// click reverts.
+// A revert attempt's claim left by an older ca-check (which claimed
+// attempts in the claims table, and could die between the claim and its
+// record) holds nothing: reverting is now a state of the request, and the
+// next click reverts at once.
 func TestApprovalRevertAfterStaleClaim(t *testing.T) {
 	a := startApprovals(t)
 	id, _ := a.request()
 	a.click(approver, "approve_request", id)
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	plans := plansOf(t, a.state(id))
 
 	if first, err := a.store.Claim(context.Background(), "revert:"+id+":0", a.clock.Now()); err != nil || !first {
 		t.Fatalf("the dead process's claim: %v, %v", first, err)
 	}
 	a.click(engineer, "revert_request", id)
-	a.whisperTo("already being reverted")
-	a.clock.Advance(6 * time.Minute)
-
-	a.click(engineer, "revert_request", id)
 	a.threadPost("reverted request")
-	a.waitState(id, store.StateReverted)
+	a.waitState(id, approval.StateReverted)
 	for _, p := range plans {
 		if got := a.diag.exclusion(contosoID, p.PolicyID); !got.Equal(p.Before) {
 			t.Errorf("policy %s is %s, want its before-image", p.DisplayName, diagnose.DescribeExclusion(got))
@@ -1179,9 +1131,9 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	id, _ := a.request()
 	ctx := context.Background()
 	now := a.clock.Now()
-	for _, tr := range []store.Transition{
-		{From: store.StatePending, To: store.StateApproved, By: approver, At: now},
-		{From: store.StateApproved, To: store.StateApplying, By: approver, At: now},
+	for _, tr := range []approval.Transition{
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: deadLease(now)},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: deadLease(now)},
 	} {
 		if _, err := a.store.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
@@ -1193,10 +1145,10 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	}
 	a.done <- nil
 
-	clk := &clock{t: now.Add(10 * time.Minute)}
+	clk := testsupport.NewClock(now.Add(10 * time.Minute))
 	proxy := &changerProxy{}
 	var d2 *fakeDiagnoser
-	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithChanger(proxy), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
+	h2 := launch(t, a.store, a.slack, []bot.Option{bot.WithApprovals(proxy, a.store), bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)},
 		func(c *bot.Config, d *fakeDiagnoser) {
 			d2 = d
 			d.fail[contosoID] = diagnose.Errorf(diagnose.EUNAUTHORIZED, "ca-check has no access to Contoso any more")
@@ -1209,7 +1161,7 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	for d2.diagnoses.Load() < 2 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if r := b.state(id); r.State != store.StateApplying {
+	if r := b.state(id); r.State != approval.StateApplying {
 		t.Fatalf("state %s after a failed reconciliation, want applying until it gives up", r.State)
 	}
 	clk.Advance(2 * time.Hour)
@@ -1217,7 +1169,7 @@ func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	if !strings.Contains(report.Text(), "no access to Contoso any more") {
 		t.Errorf("the thread is not told why the request could not be checked:\n%s", report.Text())
 	}
-	b.waitState(id, store.StateFailed)
+	b.waitState(id, approval.StateFailed)
 	b.threadPost("*Retry* tries the failed policies again")
 	if w, _ := ch2.counts(); len(w) != 0 {
 		t.Errorf("reconciliation wrote %v; it must only read", w)
@@ -1233,13 +1185,13 @@ func TestApprovalRejectReasonBounded(t *testing.T) {
 	long := strings.Repeat("é", 3000)
 	a.interact(a.slack.ViewSubmission(approver, "reject_request", id, map[string]map[string]string{"reason": {"reason_input": long}}))
 	a.threadPost("rejected the request")
-	a.waitState(id, store.StateRejected)
+	a.waitState(id, approval.StateRejected)
 	recs, err := a.store.RequestAudit(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range recs {
-		if r.Action != string(store.StateRejected) {
+		if r.Action != string(approval.StateRejected) {
 			continue
 		}
 		var d struct{ Reason string }
@@ -1292,7 +1244,7 @@ func TestApprovalSupersededNoNewRequest(t *testing.T) {
 	}
 	a.click(approver, "approve_request", id)
 	a.threadPost("so ca-check wrote nothing")
-	a.waitState(id, store.StateSuperseded)
+	a.waitState(id, approval.StateSuperseded)
 	a.settle()
 	for _, u := range a.slack.Calls("chat.update") {
 		if strings.Contains(u.Text(), "A new request follows") {
@@ -1313,18 +1265,18 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 	plans := plansOf(t, a.state(id))
 	ctx := context.Background()
 	now := a.clock.Now()
-	outcomes := make([]map[string]any, len(plans))
+	outcomes := make([]approval.Outcome, len(plans))
 	for i, p := range plans {
 		a.diag.setExclusion(p.PolicyID, p.After)
-		outcomes[i] = map[string]any{"policyId": p.PolicyID, "displayName": p.DisplayName, "status": "applied",
-			"change": map[string]any{"policyId": p.PolicyID, "before": p.Before, "after": p.After, "requestIds": []string{"patch-" + p.PolicyID}}}
+		outcomes[i] = approval.Outcome{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Status: approval.OutcomeApplied,
+			Change: &diagnose.Change{PolicyID: p.PolicyID, Before: p.Before, After: p.After, RequestIDs: []string{"patch-" + p.PolicyID}}}
 	}
-	result, _ := json.Marshal(outcomes)
-	for _, tr := range []store.Transition{
-		{From: store.StatePending, To: store.StateApproved, By: approver, At: now},
-		{From: store.StateApproved, To: store.StateApplying, By: approver, At: now},
+	for _, tr := range []approval.Transition{
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: deadLease(now)},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: deadLease(now)},
 		// As the apply settles it: its report is due.
-		{From: store.StateApplying, To: store.StateApplied, By: approver, At: now, Result: result, Detail: []byte(`{"reportDue":true}`)},
+		{From: approval.StateApplying, To: approval.StateApplied, By: approver, At: now, Outcomes: outcomes, Detail: []byte(`{"reportDue":true}`),
+			Lease: deadLease(now), ReportDue: true},
 	} {
 		if _, err := a.store.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
@@ -1359,10 +1311,11 @@ func TestApprovalNoLateReportAfterADay(t *testing.T) {
 	id, _ := a.request()
 	ctx := context.Background()
 	then := a.clock.Now()
-	for _, tr := range []store.Transition{
-		{From: store.StatePending, To: store.StateApproved, By: approver, At: then},
-		{From: store.StateApproved, To: store.StateApplying, By: approver, At: then},
-		{From: store.StateApplying, To: store.StateFailed, By: approver, At: then, Result: []byte(`[]`), Detail: []byte(`{"reportDue":true}`)},
+	for _, tr := range []approval.Transition{
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: then, Lease: deadLease(then)},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: then, Lease: deadLease(then)},
+		{From: approval.StateApplying, To: approval.StateFailed, By: approver, At: then, Detail: []byte(`{"reportDue":true}`),
+			Lease: deadLease(then), ReportDue: true},
 	} {
 		if _, err := a.store.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
@@ -1437,14 +1390,14 @@ func TestDiagnosesPastRetention(t *testing.T) {
 
 	a.click(approver, "approve_request", id)
 	a.threadPost("retry your sign-in now")
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	waitGone(requested)
-	if r := a.state(id); r.State != store.StateApplied || r.DiagnosisID != 0 {
+	if r := a.state(id); r.State != approval.StateApplied || r.DiagnosisID != 0 {
 		t.Errorf("request after its diagnosis was pruned: %s, diagnosis %d", r.State, r.DiagnosisID)
 	}
 	a.click(engineer, "revert_request", id)
 	a.threadPost("reverted request")
-	a.waitState(id, store.StateReverted)
+	a.waitState(id, approval.StateReverted)
 	if got := a.auditActions(id); !slices.Contains(got, "requested") || !slices.Contains(got, "applied") {
 		t.Errorf("audit after pruning: %v", got)
 	}
@@ -1452,7 +1405,7 @@ func TestDiagnosesPastRetention(t *testing.T) {
 
 // Without approvals configured, diagnoses are pruned all the same.
 func TestDiagnosesPastRetentionWithoutApprovals(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	clk := testsupport.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	h := launch(t, nil, nil, []bot.Option{bot.WithClock(clk.Now), bot.WithApprovalSweep(20 * time.Millisecond)})
 	h.command("contoso.com")
 	answer := h.wait(1, "chat.postMessage")[0]
@@ -1584,7 +1537,7 @@ func TestApprovalRequestShowsEveryPlan(t *testing.T) {
 	}
 
 	a.click(approver, "approve_request", id)
-	a.waitState(id, store.StateApplied)
+	a.waitState(id, approval.StateApplied)
 	if writes, _ := a.changer.counts(); len(writes) != 60 {
 		t.Errorf("Approve wrote %d policies, want the 60 shown", len(writes))
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/scan"
@@ -35,35 +35,38 @@ type Diagnoser interface {
 	Customers(ctx context.Context) ([]diagnose.Relationship, error)
 }
 
-// Store is what the bot keeps between deliveries; *store.Store implements it.
+// Store is what the Slack adapter keeps between deliveries, besides the
+// approval service's requests; *store.Store implements it.
 type Store interface {
+	// LinkChannel links a channel to a customer tenant, replacing its
+	// earlier link.
 	LinkChannel(ctx context.Context, l store.Link) error
+	// UnlinkChannel removes the channel's link; store.ErrNotFound if it
+	// has none.
 	UnlinkChannel(ctx context.Context, channelID string) error
+	// ChannelLink returns the channel's link; store.ErrNotFound if none.
 	ChannelLink(ctx context.Context, channelID string) (store.Link, error)
+	// Links returns every channel link.
 	Links(ctx context.Context) ([]store.Link, error)
+	// Claim records key (a Slack event, a paste in a thread) and reports
+	// whether this caller is the first: only the first acts, however many
+	// deliveries or replicas race.
 	Claim(ctx context.Context, key string, now time.Time) (first bool, err error)
-	ClaimAudited(ctx context.Context, key string, staleBefore time.Time, a store.AuditRecord) (first bool, err error)
+	// PruneClaims forgets claims made before the given time.
 	PruneClaims(ctx context.Context, before time.Time) (int64, error)
+	// SaveDiagnosis keeps a diagnosis shown in Slack, for its buttons,
+	// and returns its ID.
 	SaveDiagnosis(ctx context.Context, r store.DiagnosisRecord) (int64, error)
+	// Diagnosis returns a kept diagnosis; store.ErrNotFound if none.
 	Diagnosis(ctx context.Context, id int64) (store.DiagnosisRecord, error)
+	// RecentDiagnoses returns up to limit diagnoses, newest first, for
+	// the App Home.
 	RecentDiagnoses(ctx context.Context, limit int) ([]store.DiagnosisRecord, error)
+	// PruneDiagnoses deletes the diagnoses made before the given time but
+	// those an open approval request still needs.
 	PruneDiagnoses(ctx context.Context, before time.Time) (int64, error)
+	// Ping reports whether the database answers, for /readyz.
 	Ping(ctx context.Context) error
-
-	// Approvals (DESIGN.md "Approvals").
-	AddApprover(ctx context.Context, tenantID, slackUserID, addedBy string, now time.Time) error
-	RemoveApprover(ctx context.Context, tenantID, slackUserID string) error
-	Approvers(ctx context.Context, tenantID string) ([]string, error)
-	CreateRequest(ctx context.Context, r store.Request) error
-	Request(ctx context.Context, id string) (store.Request, error)
-	Transition(ctx context.Context, id string, t store.Transition) (store.Request, error)
-	Requests(ctx context.Context, states ...store.State) ([]store.Request, error)
-	RequestsChanged(ctx context.Context, since, until time.Time, states ...store.State) ([]store.Request, error)
-	PendingFor(ctx context.Context, tenantID string) ([]store.Request, error)
-	ExpireRequests(ctx context.Context, now time.Time) ([]store.Request, error)
-	AppendAudit(ctx context.Context, a store.AuditRecord) error
-	Audit(ctx context.Context, tenantID string, limit int) ([]store.AuditRecord, error)
-	RequestAudit(ctx context.Context, requestID string) ([]store.AuditRecord, error)
 }
 
 // Bot is the Slack bot. Create it with New and start it with Run.
@@ -78,12 +81,11 @@ type Bot struct {
 	m     *metrics
 	pool  *pool
 
-	// Approvals: nil changer disables them.
-	changer    Changer
-	sweepEvery time.Duration
-	// applying holds the IDs of requests this process is applying, so that
-	// its own sweep never reconciles them.
-	applying sync.Map
+	// Approvals (WithApprovals): nil when not configured.
+	approvals     *approval.Service
+	changer       approval.Changer
+	approvalStore approval.Store
+	sweepEvery    time.Duration
 
 	// Set once auth.test has answered; /readyz waits for it.
 	self atomic.Pointer[identity]
@@ -118,42 +120,26 @@ func WithHTTPClient(c *http.Client) Option { return func(b *Bot) { b.http = c } 
 // WithClock sets the clock used for records and claims.
 func WithClock(now func() time.Time) Option { return func(b *Bot) { b.now = now } }
 
-// WithLogger sets the logger; by default the bot logs JSON to stderr at
-// Config.LogLevel.
-func WithLogger(l *slog.Logger) Option { return func(b *Bot) { b.log = l } }
-
-// WithRegistry registers the bot's metrics in reg instead of a registry of
-// its own, which also gets the Go runtime and process collectors.
-func WithRegistry(reg *prometheus.Registry) Option {
-	return func(b *Bot) { b.m = newMetrics(reg) }
-}
-
-// New checks cfg and builds a bot that answers through d and remembers in st.
-func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
+// New checks cfg and builds a bot that answers through d, remembers in st,
+// logs to log (at the level the caller chose, Config.LogLevel for serve)
+// and registers its metrics in reg, which /metrics serves (with whatever
+// else the caller registered there: the Go runtime, Graph's requests).
+func New(cfg Config, d Diagnoser, st Store, log *slog.Logger, reg *prometheus.Registry, opts ...Option) (*Bot, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if d == nil || st == nil {
-		return nil, errors.New("bot: New needs a Diagnoser and a Store")
+	if d == nil || st == nil || log == nil || reg == nil {
+		return nil, errors.New("bot: New needs a Diagnoser, a Store, a logger and a registry")
 	}
-	b := &Bot{cfg: cfg, diag: d, store: st, now: time.Now}
+	b := &Bot{cfg: cfg, diag: d, store: st, log: log, m: newMetrics(reg), now: time.Now}
 	for _, o := range opts {
 		o(b)
-	}
-	if b.log == nil {
-		level, _ := parseLevel(cfg.LogLevel)
-		b.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	}
-	if b.m == nil {
-		reg := prometheus.NewRegistry()
-		registerRuntime(reg)
-		b.m = newMetrics(reg)
 	}
 	if b.http == nil {
 		b.http = &http.Client{Timeout: 30 * time.Second}
 	}
 	if b.sweepEvery <= 0 {
-		b.sweepEvery = time.Minute
+		b.sweepEvery = defaultSweep
 	}
 	b.api = slack.New(cfg.BotToken,
 		slack.OptionAPIURL(cfg.SlackAPIURL),
@@ -161,6 +147,13 @@ func New(cfg Config, d Diagnoser, st Store, opts ...Option) (*Bot, error) {
 		slack.OptionAppLevelToken(cfg.AppToken),
 	)
 	b.pool = newPool(cfg.Workers, 32*cfg.Workers, b.m, b.log)
+	if b.approvalStore != nil {
+		svc, err := b.newApprovals()
+		if err != nil {
+			return nil, fmt.Errorf("bot: %w", err)
+		}
+		b.approvals = svc
+	}
 	if b.openScans != nil {
 		s, err := b.openScans(b)
 		if err != nil {
@@ -375,6 +368,11 @@ func (b *Bot) pruneClaims(ctx context.Context) {
 	}
 }
 
+// defaultSweep is how often the sweep runs: with the approval service's
+// 30-second leases, a request a dead process left is taken over within
+// 40 seconds. Each sweep is a few index lookups.
+const defaultSweep = 10 * time.Second
+
 // sweep does the periodic work of every replica, at start and then every
 // sweepEvery until ctx ends: with approvals on, it closes expired requests,
 // reconciles interrupted ones and reports what a dead process did not; and
@@ -383,10 +381,8 @@ func (b *Bot) sweep(ctx context.Context) {
 	t := time.NewTicker(b.sweepEvery)
 	defer t.Stop()
 	for {
-		if b.changer != nil {
-			b.expire(ctx)
-			b.reconcile(ctx)
-			b.reportLate(ctx)
+		if b.approvals != nil {
+			b.approvals.Sweep(ctx)
 		}
 		b.pruneDiagnoses(ctx)
 		select {

@@ -166,7 +166,7 @@ func (b *Bot) cmdAudit(ctx context.Context, s slash) *ackMessage {
 }
 
 func (b *Bot) cmdRevert(ctx context.Context, s slash) *ackMessage {
-	if b.changer == nil {
+	if b.approvals == nil || !b.approvals.Configured() {
 		return ephemeral(":construction: Approvals are not configured in this ca-check, so there is nothing to revert.")
 	}
 	return b.queue(ctx, s, "revert", func(ctx context.Context) { b.revert(ctx, s.dst, s.dst.User, s.rest) }, "Reverting…")

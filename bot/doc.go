@@ -19,6 +19,11 @@
 // diagnose renderers, and errors become Slack text in one place
 // (errors.go).
 //
+// Approvals are the approval package's Service: the bot parses the
+// clicks, says who clicks (from Slack's signed payload), calls the service
+// and puts its answers and refusals into Slack words; it is the service's
+// Notifier (approval_notify.go) and re-reads tenants for it.
+//
 // Deduplication uses the store's Claim: an Events API event ID (Slack
 // redelivers), a message (seen both as message and app_mention), and an
 // error per thread (a paste answered once however often it is pasted).

@@ -21,6 +21,7 @@ import (
 	"github.com/cacheck/ca-check/bot/slacktest"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
 
 // Tenants of the fixtures.
@@ -186,7 +187,7 @@ type harness struct {
 	reg    *prometheus.Registry
 	stop   context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *testsupport.SyncBuffer
 }
 
 type harnessOption func(*bot.Config, *fakeDiagnoser)
@@ -217,13 +218,7 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 	}
 	dbPath := ""
 	if st == nil {
-		var err error
-		dbPath = filepath.Join(t.TempDir(), "db")
-		st, err = store.Open(context.Background(), dbPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
+		st, dbPath = openStore(t)
 	}
 	d := newFakeDiagnoser(t)
 	cfg := bot.Config{
@@ -240,12 +235,10 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 	for _, o := range opts {
 		o(&cfg, d)
 	}
-	logs := &syncBuffer{}
+	logs := &testsupport.SyncBuffer{}
 	reg := prometheus.NewRegistry()
-	b, err := bot.New(cfg, d, st, append([]bot.Option{
-		bot.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-		bot.WithRegistry(reg),
-		bot.WithHTTPClient(fake.Client())}, extra...)...)
+	b, err := bot.New(cfg, d, st, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), reg,
+		append([]bot.Option{bot.WithHTTPClient(fake.Client())}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +272,19 @@ func launch(t testing.TB, st *store.Store, fake *slacktest.Server, extra []bot.O
 		}
 	}
 	return h
+}
+
+// openStore opens a SQLite store in a new file, closed when the test ends,
+// and returns the file's path too.
+func openStore(t testing.TB) (*store.Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "db")
+	st, err := store.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, path
 }
 
 func (h *harness) waitReady() {
@@ -380,22 +386,4 @@ func checkLogsClean(t testing.TB, logs string) {
 			t.Errorf("logs contain %q", bad)
 		}
 	}
-}
-
-// syncBuffer is a log sink safe for the bot's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

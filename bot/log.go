@@ -38,3 +38,23 @@ func logger(ctx context.Context, base *slog.Logger) *slog.Logger {
 }
 
 func (b *Bot) logger(ctx context.Context) *slog.Logger { return logger(ctx, b.log) }
+
+// requestIDHandler adds the request ID of each record's context, for
+// loggers used by code that only passes the context along (the approval
+// service).
+type requestIDHandler struct{ slog.Handler }
+
+func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if id := requestID(ctx); id != "" {
+		r.AddAttrs(slog.String("request_id", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h requestIDHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestIDHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h requestIDHandler) WithGroup(name string) slog.Handler {
+	return requestIDHandler{h.Handler.WithGroup(name)}
+}

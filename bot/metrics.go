@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -76,12 +75,6 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 	}
 	reg.MustRegister(m.commands, m.diagnosis, m.ack, m.slackErrors, m.dedup, m.refusals, m.errors, m.requests, m.queued, m.busy)
 	return m
-}
-
-// registerRuntime adds the Go runtime and process collectors to a registry
-// the bot created itself; a registry passed in by the caller is left as is.
-func registerRuntime(reg *prometheus.Registry) {
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
 func (m *metrics) handler() http.Handler {

@@ -5,25 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
-)
 
-// AuditRecord is one entry of the append-only audit log: who did what to
-// which request, when, and the before and after.
-type AuditRecord struct {
-	ID        int64  // assigned by the store
-	RequestID string // "" for an event about no request
-	TenantID  string
-	Actor     string // Slack user ID, or "ca-check" for the bot itself
-	Action    string // the new state for a transition, "requested", or an event ("dm_sent", "fallback_used", …)
-	From, To  State  // "" when the event is no transition
-	At        time.Time
-	Detail    []byte // JSON: before/after, Graph request IDs
-}
+	"github.com/cacheck/ca-check/approval"
+)
 
 // AppendAudit records an event that is not a transition (a DM sent, a
 // fallback used). a.At defaults to now; a.ID is ignored.
-func (s *Store) AppendAudit(ctx context.Context, a AuditRecord) error {
+func (s *Store) AppendAudit(ctx context.Context, a approval.AuditRecord) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.checkAuditRequest(ctx, tx, a.RequestID); err != nil {
 			return err
@@ -50,7 +38,7 @@ func (s *Store) checkAuditRequest(ctx context.Context, tx *sql.Tx, requestID str
 }
 
 // appendAudit validates a and inserts it in tx.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a AuditRecord) error {
+func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a approval.AuditRecord) error {
 	if err := required("audit tenant ID", a.TenantID); err != nil {
 		return err
 	}
@@ -60,7 +48,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a AuditRecord) erro
 	if err := required("audit action", a.Action); err != nil {
 		return err
 	}
-	for _, st := range []State{a.From, a.To} {
+	for _, st := range []approval.State{a.From, a.To} {
 		if st != "" && !st.Valid() {
 			return fmt.Errorf("%w: unknown state %q in audit record", ErrInvalid, st)
 		}
@@ -83,7 +71,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a AuditRecord) erro
 }
 
 // Audit returns up to limit of the tenant's audit records, newest first.
-func (s *Store) Audit(ctx context.Context, tenantID string, limit int) ([]AuditRecord, error) {
+func (s *Store) Audit(ctx context.Context, tenantID string, limit int) ([]approval.AuditRecord, error) {
 	if err := required("tenant ID", tenantID); err != nil {
 		return nil, err
 	}
@@ -97,7 +85,7 @@ func (s *Store) Audit(ctx context.Context, tenantID string, limit int) ([]AuditR
 		return nil, fmt.Errorf("store: audit for tenant %s: %w", tenantID, err)
 	}
 	defer rows.Close()
-	var as []AuditRecord
+	var as []approval.AuditRecord
 	for rows.Next() {
 		a, err := scanAudit(rows)
 		if err != nil {
@@ -114,7 +102,7 @@ func (s *Store) Audit(ctx context.Context, tenantID string, limit int) ([]AuditR
 // RequestAudit returns the audit records of one request, oldest first: its
 // history, and the messages sent about it (the approvers' DMs, to update
 // when it is decided).
-func (s *Store) RequestAudit(ctx context.Context, requestID string) ([]AuditRecord, error) {
+func (s *Store) RequestAudit(ctx context.Context, requestID string) ([]approval.AuditRecord, error) {
 	if err := required("request ID", requestID); err != nil {
 		return nil, err
 	}
@@ -125,7 +113,7 @@ func (s *Store) RequestAudit(ctx context.Context, requestID string) ([]AuditReco
 		return nil, fmt.Errorf("store: audit for request %s: %w", requestID, err)
 	}
 	defer rows.Close()
-	var as []AuditRecord
+	var as []approval.AuditRecord
 	for rows.Next() {
 		a, err := scanAudit(rows)
 		if err != nil {
@@ -139,13 +127,13 @@ func (s *Store) RequestAudit(ctx context.Context, requestID string) ([]AuditReco
 	return as, nil
 }
 
-func scanAudit(row interface{ Scan(...any) error }) (AuditRecord, error) {
+func scanAudit(row interface{ Scan(...any) error }) (approval.AuditRecord, error) {
 	var (
-		a         AuditRecord
+		a         approval.AuditRecord
 		requestID sql.NullString
 		from, to  string
 	)
 	err := row.Scan(&a.ID, &requestID, &a.TenantID, &a.Actor, &a.Action, &from, &to, timeScanner{&a.At}, &a.Detail)
-	a.RequestID, a.From, a.To = requestID.String, State(from), State(to)
+	a.RequestID, a.From, a.To = requestID.String, approval.State(from), approval.State(to)
 	return a, err
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
 func benchStore(b *testing.B) *Store {
@@ -36,51 +38,50 @@ func BenchmarkClaim(b *testing.B) {
 func BenchmarkTransition(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()
-	id, _ := NewRequestID()
-	err := s.CreateRequest(ctx, Request{ID: id, TenantID: "tenant-a", RequestedBy: "UENG", State: StatePending,
-		Plans: []byte(`[]`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
+	id, _ := approval.NewID()
+	err := s.CreateRequest(ctx, approval.Request{ID: id, TenantID: "tenant-a", RequestedBy: "UENG", State: approval.StatePending,
+		Plans: onePlan, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, tr := range []Transition{{From: StatePending, To: StateApproved, By: "UADMIN"}, {From: StateApproved, To: StateApplying}} {
+	for _, tr := range []approval.Transition{{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN"}, {From: approval.StateApproved, To: approval.StateApplying}} {
 		tr.At = t0
-		if _, err := s.Transition(ctx, id, tr); err != nil {
+		if _, err := s.Transition(ctx, id, leased(tr)); err != nil {
 			b.Fatal(err)
 		}
 	}
-	steps := [2]Transition{
-		{From: StateApplying, To: StateFailed, At: t0, Result: []byte(`{"p1":"error"}`), Detail: []byte(`{"graphRequestId":"x"}`)},
-		{From: StateFailed, To: StateApplying, At: t0},
+	steps := [2]approval.Transition{
+		{From: approval.StateApplying, To: approval.StateFailed, At: t0, Outcomes: []approval.Outcome{{PolicyID: "p1", Status: approval.OutcomeFailed, Error: "error"}}, Detail: []byte(`{"graphRequestId":"x"}`)},
+		{From: approval.StateFailed, To: approval.StateApplying, At: t0},
 	}
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.Transition(ctx, id, steps[i%2]); err != nil {
+		if _, err := s.Transition(ctx, id, leased(steps[i%2])); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkRequestsChanged: the approval sweep's look at the last day's
-// settled requests, in a database holding a year of settled requests (100
-// a day) besides: with the index on updated_at it reads the last day's
-// alone. BenchmarkRequestsSettled is the same look as it was, reading every
-// settled request.
-func BenchmarkRequestsChanged(b *testing.B) {
+// BenchmarkLapsed: the approval sweep's look for requests a dead process
+// left, every 10 seconds on every process, with none due among a year of
+// settled requests (100 a day) and a few at work: the index on
+// lease_until reads the leased requests alone.
+func BenchmarkLapsed(b *testing.B) {
 	s, now := settledYear(b)
 	ctx := context.Background()
-	for b.Loop() {
-		rs, err := s.RequestsChanged(ctx, now.Add(-24*time.Hour), now, StateApplied, StateFailed, StateSuperseded)
-		if err != nil || len(rs) != 100 {
-			b.Fatalf("%d requests, %v", len(rs), err)
+	for range 5 {
+		r := approval.Request{TenantID: "tenant-a", RequestedBy: "UENG", State: approval.StatePending, Plans: onePlan, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		r.ID, _ = approval.NewID()
+		if err := s.CreateRequest(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN", At: now})); err != nil {
+			b.Fatal(err)
 		}
 	}
-}
-
-func BenchmarkRequestsSettled(b *testing.B) {
-	s, _ := settledYear(b)
-	ctx := context.Background()
 	for b.Loop() {
-		if _, err := s.Requests(ctx, StateApplied, StateFailed, StateSuperseded); err != nil {
-			b.Fatal(err)
+		rs, err := s.Lapsed(ctx, now)
+		if err != nil || len(rs) != 0 {
+			b.Fatalf("%d requests, %v", len(rs), err)
 		}
 	}
 }
@@ -96,13 +97,13 @@ func settledYear(b *testing.B) (*Store, time.Time) {
 	start := t0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for i := range days * perDay {
-			id, _ := NewRequestID()
+			id, _ := approval.NewID()
 			at := start.Add(time.Duration(i) * 24 * time.Hour / perDay)
 			if _, err := tx.ExecContext(ctx, `
 				INSERT INTO requests (id, tenant_id, tenant_name, requested_by, channel_id, thread_ts, state, plans, reason,
 					created_at, expires_at, updated_at, decided_by, version)
 				VALUES (?, 'tenant-a', 'Contoso', 'UENG', 'C1', '1.2', ?, ?, '', ?, ?, ?, 'UADMIN', 2)`,
-				id, string(StateSuperseded), []byte(`[{"policyId":"p1","displayName":"Block everything outside the office"}]`),
+				id, string(approval.StateSuperseded), []byte(`[{"policyId":"p1","displayName":"Block everything outside the office"}]`),
 				s.d.timeArg(at), s.d.timeArg(at.Add(24*time.Hour)), s.d.timeArg(at.Add(time.Minute))); err != nil {
 				return err
 			}
@@ -177,7 +178,7 @@ func fillDiagnoses(b *testing.B, s *Store, n int, start time.Time, requests int)
 }
 
 func insertSettled(ctx context.Context, s *Store, tx *sql.Tx, diagnosis int64, at time.Time) error {
-	id, _ := NewRequestID()
+	id, _ := approval.NewID()
 	var d any
 	if diagnosis > 0 {
 		d = diagnosis
@@ -186,6 +187,6 @@ func insertSettled(ctx context.Context, s *Store, tx *sql.Tx, diagnosis int64, a
 		INSERT INTO requests (id, tenant_id, tenant_name, diagnosis_id, requested_by, channel_id, thread_ts, state, plans, reason,
 			created_at, expires_at, updated_at, decided_by, version)
 		VALUES (?, 'tenant-a', 'Contoso', ?, 'UENG', 'C1', '1.2', ?, ?, '', ?, ?, ?, 'UADMIN', 2)`),
-		id, d, string(StateSuperseded), []byte(`[{"policyId":"p1"}]`), s.d.timeArg(at), s.d.timeArg(at.Add(time.Hour)), s.d.timeArg(at))
+		id, d, string(approval.StateSuperseded), []byte(`[{"policyId":"p1"}]`), s.d.timeArg(at), s.d.timeArg(at.Add(time.Hour)), s.d.timeArg(at))
 	return err
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
 // DiagnosisRecord is a diagnosis shown in Slack: App Home lists recent ones,
@@ -99,7 +101,7 @@ func (s *Store) RecentDiagnoses(ctx context.Context, limit int) ([]DiagnosisReco
 // diagnosis's scenario when a policy changed since the plan. A settled
 // request (applied, rejected, expired, superseded, reverted) carries its
 // plans and outcomes itself.
-var openStates = []State{StatePending, StateApproved, StateApplying, StateFailed}
+var openStates = []approval.State{approval.StatePending, approval.StateApproved, approval.StateApplying, approval.StateFailed}
 
 // pruneBatch is how many diagnoses one transaction of PruneDiagnoses
 // deletes: a first prune of a long history must not hold SQLite's one

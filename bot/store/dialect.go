@@ -82,11 +82,14 @@ func (d dialect) lockMigrations(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// timeScanner reads a time column of either dialect into a UTC time.Time.
+// timeScanner reads a time column of either dialect into a UTC time.Time;
+// NULL is the zero time.
 type timeScanner struct{ t *time.Time }
 
 func (s timeScanner) Scan(v any) error {
 	switch v := v.(type) {
+	case nil:
+		*s.t = time.Time{}
 	case int64:
 		*s.t = time.Unix(0, v).UTC()
 	case time.Time:

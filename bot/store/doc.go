@@ -11,10 +11,12 @@
 // it is a single conditional statement, so the database decides the winner:
 // Claim is INSERT … ON CONFLICT DO NOTHING, and Transition is
 // UPDATE … WHERE id = ? AND state = ?. The loser gets ErrConflict (or first
-// == false) and must not act.
+// == false) and must not act. A process at work on a request holds its
+// lease (lease_holder, lease_until): Lapsed finds the requests of dead
+// processes, and TakeLease hands each to one other process.
 //
 // Approval requests follow the state machine of DESIGN.md "Approvals"
-// (see Allowed). Every transition writes its audit record in the same
+// (see approval.Allowed). Every transition writes its audit record in the same
 // transaction, and the audit log is append-only: the schema refuses UPDATE and
 // DELETE on it.
 //

@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
 func latestVersion(t *testing.T, d dialect) int {
@@ -82,7 +85,7 @@ func TestReopen(t *testing.T) {
 		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != migrationCount(t, s.d) {
 			t.Errorf("schema_migrations has %d rows (%v)", n, err)
 		}
-		if got, err := s.Request(ctx, r.ID); err != nil || got.State != StatePending {
+		if got, err := s.Request(ctx, r.ID); err != nil || got.State != approval.StatePending {
 			t.Errorf("request after reopening: %+v, %v", got, err)
 		}
 		if _, err := s.ChannelLink(ctx, "C1"); err != nil {
@@ -163,7 +166,7 @@ func TestSchemaTooNew(t *testing.T) {
 			t.Fatal(err)
 		}
 		s = openStore(t, dsn)
-		if got, err := s.Request(ctx, r.ID); err != nil || got.State != StatePending {
+		if got, err := s.Request(ctx, r.ID); err != nil || got.State != approval.StatePending {
 			t.Errorf("request after the refused open: %+v, %v", got, err)
 		}
 	})
@@ -217,8 +220,8 @@ func TestMigrateDuplicatePending(t *testing.T) {
 			return id
 		}
 		a, b := diag(), diag()
-		at := func(diagnosis int64, minutes int) func(*Request) {
-			return func(r *Request) {
+		at := func(diagnosis int64, minutes int) func(*approval.Request) {
+			return func(r *approval.Request) {
 				r.DiagnosisID = diagnosis
 				r.CreatedAt = t0.Add(time.Duration(minutes) * time.Minute)
 			}
@@ -228,9 +231,9 @@ func TestMigrateDuplicatePending(t *testing.T) {
 		newest := newRequest(t, old, at(a, 2))
 		// Decided later than newest: not pending, so not the one kept.
 		decided := newRequest(t, old, at(a, 3))
-		walk(t, old, decided.ID, StateRejected)
+		setState(t, old, decided.ID, approval.StateRejected, t0.Add(4*time.Minute))
 		onlyB := newRequest(t, old, at(b, 0))
-		loose := []Request{newRequest(t, old), newRequest(t, old)} // no diagnosis
+		loose := []approval.Request{newRequest(t, old), newRequest(t, old)} // no diagnosis
 		old.Close()
 
 		start := time.Now().Add(-time.Second)
@@ -238,9 +241,9 @@ func TestMigrateDuplicatePending(t *testing.T) {
 		if v, err := s.schemaVersion(ctx); err != nil || v != latestVersion(t, s.d) {
 			t.Fatalf("schema version %d, %v after migrating", v, err)
 		}
-		want := map[string]State{
-			first.ID: StateSuperseded, second.ID: StateSuperseded, newest.ID: StatePending,
-			decided.ID: StateRejected, onlyB.ID: StatePending, loose[0].ID: StatePending, loose[1].ID: StatePending,
+		want := map[string]approval.State{
+			first.ID: approval.StateSuperseded, second.ID: approval.StateSuperseded, newest.ID: approval.StatePending,
+			decided.ID: approval.StateRejected, onlyB.ID: approval.StatePending, loose[0].ID: approval.StatePending, loose[1].ID: approval.StatePending,
 		}
 		for id, st := range want {
 			r, err := s.Request(ctx, id)
@@ -255,8 +258,8 @@ func TestMigrateDuplicatePending(t *testing.T) {
 				t.Fatal(err)
 			}
 			last := recs[len(recs)-1]
-			if st != StateSuperseded {
-				if last.Action == string(StateSuperseded) {
+			if st != approval.StateSuperseded {
+				if last.Action == string(approval.StateSuperseded) {
 					t.Errorf("request %s, left %s, has a superseded audit record", id, st)
 				}
 				continue
@@ -268,23 +271,106 @@ func TestMigrateDuplicatePending(t *testing.T) {
 			if err := json.Unmarshal(last.Detail, &detail); err != nil {
 				t.Errorf("audit detail %q: %v", last.Detail, err)
 			}
-			if last.Action != string(StateSuperseded) || last.From != StatePending || last.To != StateSuperseded ||
+			if last.Action != string(approval.StateSuperseded) || last.From != approval.StatePending || last.To != approval.StateSuperseded ||
 				last.Actor != botActor || last.TenantID != "tenant-a" || last.At.Before(start) ||
 				detail.NewRequest != newest.ID || !strings.Contains(detail.Why, newest.ID[:8]) {
 				t.Errorf("audit record of the superseded request %s: %+v (detail %s)", id, last, last.Detail)
 			}
 		}
-		r := Request{ID: mustID(t), TenantID: "tenant-a", DiagnosisID: a, RequestedBy: "UENG", State: StatePending,
-			Plans: []byte(`[]`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		r := approval.Request{ID: mustID(t), TenantID: "tenant-a", DiagnosisID: a, RequestedBy: "UENG", State: approval.StatePending,
+			Plans: onePlan, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 		if err := s.CreateRequest(ctx, r); !errors.Is(err, ErrConflict) {
 			t.Errorf("a second pending request for the diagnosis after the migration: %v, want ErrConflict", err)
 		}
 	})
 }
 
+// setState moves a request as an older ca-check would have, on a database
+// of its schema (Transition needs the current one).
+func setState(t *testing.T, s *Store, id string, state approval.State, at time.Time) {
+	t.Helper()
+	if _, err := s.db.ExecContext(context.Background(), s.d.rebind(`UPDATE requests SET state = ?, version = version + 1, updated_at = ? WHERE id = ?`),
+		string(state), s.d.timeArg(at), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A database from before leases (migration 0005): a request an older
+// ca-check left applying is taken for abandoned 5 minutes after its last
+// change, as that ca-check did; an applied request's revert window starts
+// at its last change; an outcome settled in the last day and not reported
+// is due (and leased for the 5 minutes that ca-check would have waited),
+// one reported, or settled longer ago, is not.
+func TestMigrateLeases(t *testing.T) {
+	forEachDSN(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		old := openAtVersion(t, dsn, 3)
+		now := time.Now().UTC().Truncate(time.Second)
+		settle := func(state approval.State, at time.Time, details ...string) approval.Request {
+			r := newRequest(t, old, func(r *approval.Request) { r.CreatedAt, r.ExpiresAt = at.Add(-time.Hour), at.Add(time.Hour) })
+			setState(t, old, r.ID, state, at)
+			for _, d := range details {
+				rec := approval.AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: "ca-check", Action: d, At: at}
+				if d == "settled" {
+					rec.Action, rec.From, rec.To, rec.Detail = string(state), approval.StateApplying, state, []byte(`{"outcomes":[],"reportDue":true}`)
+				}
+				if err := old.AppendAudit(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return r
+		}
+		applying := settle(approval.StateApplying, now.Add(-time.Minute))
+		unreported := settle(approval.StateApplied, now.Add(-time.Hour), "settled")
+		reported := settle(approval.StateFailed, now.Add(-time.Hour), "settled", "reported")
+		lastWeek := settle(approval.StateSuperseded, now.Add(-48*time.Hour), "settled")
+		old.Close()
+
+		s := openStore(t, dsn)
+		due := map[string]bool{}
+		for id := range map[string]bool{applying.ID: true, unreported.ID: true, reported.ID: true, lastWeek.ID: true} {
+			r, err := s.Request(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			due[id] = r.ReportDue
+			if id == unreported.ID && (!r.AppliedAt.Equal(now.Add(-time.Hour)) || !r.Lease.Until.Equal(now.Add(-time.Hour+5*time.Minute))) {
+				t.Errorf("the unreported request: applied at %v, lease until %v; want its last change, and 5 minutes later", r.AppliedAt, r.Lease.Until)
+			}
+		}
+		maps.DeleteFunc(due, func(_ string, v bool) bool { return !v })
+		if want := map[string]bool{unreported.ID: true}; !maps.Equal(due, want) {
+			t.Errorf("reports due after the migration: %v, want only %s", due, unreported.ID)
+		}
+		lapsed := func(at time.Time) []string {
+			rs, err := s.Lapsed(ctx, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range rs {
+				ids = append(ids, r.ID)
+			}
+			return ids
+		}
+		if got := lapsed(now); !slices.Equal(got, []string{unreported.ID}) {
+			t.Errorf("lapsed now: %v, want the unreported request alone", got)
+		}
+		if got := lapsed(now.Add(5 * time.Minute)); !slices.Equal(got, []string{unreported.ID, applying.ID}) {
+			t.Errorf("lapsed in 5 minutes: %v, want the unreported and the applying requests", got)
+		}
+		if _, err := s.TakeLease(ctx, applying.ID, 2, approval.Lease{Holder: "P2", Until: now.Add(6 * time.Minute)}, now); !errors.Is(err, ErrConflict) {
+			t.Errorf("took the lease of a request left applying a minute ago: %v", err)
+		}
+		if r, err := s.TakeLease(ctx, applying.ID, 2, approval.Lease{Holder: "P2", Until: now.Add(6 * time.Minute)}, now.Add(5*time.Minute)); err != nil || r.Lease.Holder != "P2" {
+			t.Errorf("TakeLease of the abandoned request: %+v, %v", r.Lease, err)
+		}
+	})
+}
+
 func mustID(t *testing.T) string {
 	t.Helper()
-	id, err := NewRequestID()
+	id, err := approval.NewID()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,31 +4,48 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
+	"github.com/cacheck/ca-check/diagnose"
 )
 
-var allStates = []State{
-	StatePending, StateApproved, StateApplying, StateApplied, StateFailed,
-	StateRejected, StateExpired, StateSuperseded, StateReverted,
+// onePlan is the plans of a request in these tests.
+var onePlan = []diagnose.Plan{{PolicyID: "p1"}}
+
+// leased gives a transition into a working state the lease it needs: a
+// test process's, for 30 s from the transition.
+func leased(tr approval.Transition) approval.Transition {
+	if tr.To.Working() && tr.Lease == nil {
+		at := tr.At
+		if at.IsZero() {
+			at = t0
+		}
+		tr.Lease = &approval.Lease{Holder: "P1", Until: at.Add(30 * time.Second)}
+	}
+	return tr
+}
+
+var allStates = []approval.State{
+	approval.StatePending, approval.StateApproved, approval.StateApplying, approval.StateApplied, approval.StateFailed,
+	approval.StateRejected, approval.StateExpired, approval.StateSuperseded, approval.StateReverting, approval.StateReverted,
 }
 
 // newRequest creates a pending request for tenant-a, created at t0 and
 // expiring a day later, changed by the mods.
-func newRequest(t *testing.T, s *Store, mods ...func(*Request)) Request {
+func newRequest(t *testing.T, s *Store, mods ...func(*approval.Request)) approval.Request {
 	t.Helper()
-	id, err := NewRequestID()
+	id, err := approval.NewID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Request{
+	r := approval.Request{
 		ID: id, TenantID: "tenant-a", TenantName: "Contoso", RequestedBy: "UENG",
-		ChannelID: "C1", ThreadTS: "1700000000.000100", State: StatePending,
-		Plans:     []byte(`[{"policyId":"p1"}]`),
+		ChannelID: "C1", ThreadTS: "1700000000.000100", State: approval.StatePending,
+		Plans:     onePlan,
 		CreatedAt: t0, ExpiresAt: t0.Add(24 * time.Hour),
 	}
 	for _, mod := range mods {
@@ -41,66 +58,28 @@ func newRequest(t *testing.T, s *Store, mods ...func(*Request)) Request {
 }
 
 // pathTo is how a pending request reaches each state.
-var pathTo = map[State][]State{
-	StatePending:    {},
-	StateApproved:   {StateApproved},
-	StateApplying:   {StateApproved, StateApplying},
-	StateApplied:    {StateApproved, StateApplying, StateApplied},
-	StateFailed:     {StateApproved, StateApplying, StateFailed},
-	StateRejected:   {StateRejected},
-	StateExpired:    {StateExpired},
-	StateSuperseded: {StateSuperseded},
-	StateReverted:   {StateApproved, StateApplying, StateApplied, StateReverted},
+var pathTo = map[approval.State][]approval.State{
+	approval.StatePending:    {},
+	approval.StateApproved:   {approval.StateApproved},
+	approval.StateApplying:   {approval.StateApproved, approval.StateApplying},
+	approval.StateApplied:    {approval.StateApproved, approval.StateApplying, approval.StateApplied},
+	approval.StateFailed:     {approval.StateApproved, approval.StateApplying, approval.StateFailed},
+	approval.StateRejected:   {approval.StateRejected},
+	approval.StateExpired:    {approval.StateExpired},
+	approval.StateSuperseded: {approval.StateSuperseded},
+	approval.StateReverting:  {approval.StateApproved, approval.StateApplying, approval.StateApplied, approval.StateReverting},
+	approval.StateReverted:   {approval.StateApproved, approval.StateApplying, approval.StateApplied, approval.StateReverting, approval.StateReverted},
 }
 
 // walk moves a pending request to state.
-func walk(t *testing.T, s *Store, id string, state State) {
+func walk(t *testing.T, s *Store, id string, state approval.State) {
 	t.Helper()
-	from := StatePending
+	from := approval.StatePending
 	for i, to := range pathTo[state] {
-		if _, err := s.Transition(context.Background(), id, Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Duration(i+1) * time.Minute)}); err != nil {
+		if _, err := s.Transition(context.Background(), id, leased(approval.Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Duration(i+1) * time.Minute)})); err != nil {
 			t.Fatalf("walk to %s: %s → %s: %v", state, from, to, err)
 		}
 		from = to
-	}
-}
-
-func TestNewRequestID(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 1000 {
-		id, err := NewRequestID()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !validRequestID(id) {
-			t.Fatalf("NewRequestID = %q, not 32 hex digits", id)
-		}
-		if seen[id] {
-			t.Fatalf("NewRequestID repeated %q", id)
-		}
-		seen[id] = true
-	}
-}
-
-func TestAllowed(t *testing.T) {
-	legal := map[[2]State]bool{
-		{StatePending, StateApproved}:    true,
-		{StatePending, StateRejected}:    true,
-		{StatePending, StateExpired}:     true,
-		{StatePending, StateSuperseded}:  true,
-		{StateApproved, StateApplying}:   true,
-		{StateApplying, StateApplied}:    true,
-		{StateApplying, StateFailed}:     true,
-		{StateApplying, StateSuperseded}: true,
-		{StateApplied, StateReverted}:    true,
-		{StateFailed, StateApplying}:     true,
-	}
-	for _, from := range append(allStates, "", "bogus") {
-		for _, to := range append(allStates, "", "bogus") {
-			if got, want := Allowed(from, to), legal[[2]State{from, to}]; got != want {
-				t.Errorf("Allowed(%q, %q) = %v, want %v", from, to, got, want)
-			}
-		}
 	}
 }
 
@@ -119,8 +98,8 @@ func TestTransitionPairs(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					got, err := s.Transition(ctx, r.ID, Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Hour)})
-					if Allowed(from, to) {
+					got, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Hour)}))
+					if approval.Allowed(from, to) {
 						if err != nil {
 							t.Fatalf("legal transition: %v", err)
 						}
@@ -152,7 +131,7 @@ func TestRequestLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := newRequest(t, s, func(r *Request) { r.DiagnosisID = diagID })
+		r := newRequest(t, s, func(r *approval.Request) { r.DiagnosisID = diagID })
 
 		got, err := s.Request(ctx, r.ID)
 		if err != nil {
@@ -160,38 +139,43 @@ func TestRequestLifecycle(t *testing.T) {
 		}
 		want := r
 		want.CreatedAt, want.ExpiresAt, want.UpdatedAt, want.Version = us(t0), us(r.ExpiresAt), us(t0), 1
+		want.Outcomes = approval.NewOutcomes(r.Plans) // every plan pending
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("Request =\n%+v, want\n%+v", got, want)
 		}
 
-		step := func(from, to State, by string, at time.Duration, tr Transition) Request {
+		step := func(from, to approval.State, by string, at time.Duration, tr approval.Transition) approval.Request {
 			t.Helper()
 			tr.From, tr.To, tr.By, tr.At = from, to, by, t0.Add(at)
-			got, err := s.Transition(ctx, r.ID, tr)
+			got, err := s.Transition(ctx, r.ID, leased(tr))
 			if err != nil {
 				t.Fatalf("%s → %s: %v", from, to, err)
 			}
 			return got
 		}
-		got = step(StatePending, StateApproved, "UADMIN", time.Minute, Transition{Detail: []byte(`{"approver":"UADMIN"}`)})
+		got = step(approval.StatePending, approval.StateApproved, "UADMIN", time.Minute, approval.Transition{Detail: []byte(`{"approver":"UADMIN"}`)})
 		if got.DecidedBy != "UADMIN" || got.Version != 2 || !got.UpdatedAt.Equal(us(t0.Add(time.Minute))) {
 			t.Errorf("after approval: %+v", got)
 		}
-		step(StateApproved, StateApplying, "", 2*time.Minute, Transition{})
-		got = step(StateApplying, StateFailed, "", 3*time.Minute, Transition{
-			Result: []byte(`{"p1":"403 Forbidden"}`), Reason: "Graph refused the PATCH of p1",
+		step(approval.StateApproved, approval.StateApplying, "", 2*time.Minute, approval.Transition{})
+		got = step(approval.StateApplying, approval.StateFailed, "", 3*time.Minute, approval.Transition{
+			Outcomes: []approval.Outcome{{PolicyID: "p1", Status: approval.OutcomeFailed, Error: "403 Forbidden"}}, Reason: "Graph refused the PATCH of p1",
 		})
-		if string(got.Result) != `{"p1":"403 Forbidden"}` || got.Reason != "Graph refused the PATCH of p1" {
-			t.Errorf("after failure: result %s, reason %q", got.Result, got.Reason)
+		if fmt.Sprint(got.Outcomes) != "[{p1  failed <nil> 403 Forbidden false  <nil>}]" || got.Reason != "Graph refused the PATCH of p1" {
+			t.Errorf("after failure: outcomes %v, reason %q", got.Outcomes, got.Reason)
 		}
-		step(StateFailed, StateApplying, "UADMIN", 4*time.Minute, Transition{})
-		got = step(StateApplying, StateApplied, "", 5*time.Minute, Transition{Result: []byte(`{"p1":"ok"}`)})
-		if got.DecidedBy != "UADMIN" || string(got.Result) != `{"p1":"ok"}` || got.Reason != "Graph refused the PATCH of p1" {
-			t.Errorf("after applied: decided by %q, result %s, reason %q", got.DecidedBy, got.Result, got.Reason)
+		step(approval.StateFailed, approval.StateApplying, "UADMIN", 4*time.Minute, approval.Transition{})
+		got = step(approval.StateApplying, approval.StateApplied, "", 5*time.Minute, approval.Transition{Outcomes: []approval.Outcome{{PolicyID: "p1", Status: approval.OutcomeApplied}}})
+		if got.DecidedBy != "UADMIN" || len(got.Outcomes) != 1 || got.Outcomes[0].Status != approval.OutcomeApplied || got.Reason != "Graph refused the PATCH of p1" {
+			t.Errorf("after applied: decided by %q, outcomes %v, reason %q", got.DecidedBy, got.Outcomes, got.Reason)
 		}
-		got = step(StateApplied, StateReverted, "UOTHER", 6*time.Minute, Transition{Detail: []byte(`{"before":{}}`)})
-		if got.Version != 7 || got.DecidedBy != "UADMIN" {
-			t.Errorf("after revert: version %d, decided by %q; want 7, UADMIN", got.Version, got.DecidedBy)
+		if !got.AppliedAt.Equal(us(t0.Add(5 * time.Minute))) {
+			t.Errorf("applied at %v, want the transition's time", got.AppliedAt)
+		}
+		step(approval.StateApplied, approval.StateReverting, "UOTHER", 6*time.Minute, approval.Transition{Detail: []byte(`{"policies":[]}`)})
+		got = step(approval.StateReverting, approval.StateReverted, "UOTHER", 7*time.Minute, approval.Transition{Detail: []byte(`{"before":{}}`)})
+		if got.Version != 8 || got.DecidedBy != "UADMIN" || !got.AppliedAt.Equal(us(t0.Add(5*time.Minute))) || got.Lease != (approval.Lease{}) {
+			t.Errorf("after revert: version %d, decided by %q, applied at %v, lease %+v; want 8, UADMIN, minute 5, none", got.Version, got.DecidedBy, got.AppliedAt, got.Lease)
 		}
 
 		audit, err := s.Audit(ctx, "tenant-a", 100)
@@ -200,15 +184,16 @@ func TestRequestLifecycle(t *testing.T) {
 		}
 		wantAudit := []struct {
 			actor, action string
-			from, to      State
+			from, to      approval.State
 		}{
-			{"UOTHER", "reverted", StateApplied, StateReverted},
-			{"ca-check", "applied", StateApplying, StateApplied},
-			{"UADMIN", "applying", StateFailed, StateApplying},
-			{"ca-check", "failed", StateApplying, StateFailed},
-			{"ca-check", "applying", StateApproved, StateApplying},
-			{"UADMIN", "approved", StatePending, StateApproved},
-			{"UENG", "requested", "", StatePending},
+			{"UOTHER", "reverted", approval.StateReverting, approval.StateReverted},
+			{"UOTHER", "reverting", approval.StateApplied, approval.StateReverting},
+			{"ca-check", "applied", approval.StateApplying, approval.StateApplied},
+			{"UADMIN", "applying", approval.StateFailed, approval.StateApplying},
+			{"ca-check", "failed", approval.StateApplying, approval.StateFailed},
+			{"ca-check", "applying", approval.StateApproved, approval.StateApplying},
+			{"UADMIN", "approved", approval.StatePending, approval.StateApproved},
+			{"UENG", "requested", "", approval.StatePending},
 		}
 		if len(audit) != len(wantAudit) {
 			t.Fatalf("Audit has %d records, want %d: %+v", len(audit), len(wantAudit), audit)
@@ -219,11 +204,11 @@ func TestRequestLifecycle(t *testing.T) {
 				t.Errorf("audit[%d] = %+v, want %+v", i, a, w)
 			}
 		}
-		if string(audit[0].Detail) != `{"before":{}}` || string(audit[5].Detail) != `{"approver":"UADMIN"}` || audit[1].Detail != nil {
-			t.Errorf("audit details: %q, %q, %q", audit[0].Detail, audit[5].Detail, audit[1].Detail)
+		if string(audit[0].Detail) != `{"before":{}}` || string(audit[6].Detail) != `{"approver":"UADMIN"}` || audit[2].Detail != nil {
+			t.Errorf("audit details: %q, %q, %q", audit[0].Detail, audit[6].Detail, audit[2].Detail)
 		}
-		if !audit[6].At.Equal(us(t0)) || !audit[0].At.Equal(us(t0.Add(6*time.Minute))) {
-			t.Errorf("audit times: %v, %v", audit[6].At, audit[0].At)
+		if !audit[7].At.Equal(us(t0)) || !audit[0].At.Equal(us(t0.Add(7*time.Minute))) {
+			t.Errorf("audit times: %v, %v", audit[7].At, audit[0].At)
 		}
 		if short, _ := s.Audit(ctx, "tenant-a", 2); len(short) != 2 || short[0].ID != audit[0].ID {
 			t.Errorf("Audit(limit 2) = %+v", short)
@@ -234,28 +219,28 @@ func TestRequestLifecycle(t *testing.T) {
 func TestTransitionConflicts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
-		if _, err := s.Transition(ctx, "00000000000000000000000000000000", Transition{From: StatePending, To: StateApproved, At: t0}); !errors.Is(err, ErrNotFound) {
+		if _, err := s.Transition(ctx, "00000000000000000000000000000000", leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, At: t0})); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Transition of an unknown request = %v, want ErrNotFound", err)
 		}
 		r := newRequest(t, s)
-		if _, err := s.Transition(ctx, r.ID, Transition{From: StateApproved, To: StateApplying, At: t0}); !errors.Is(err, ErrConflict) {
+		if _, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StateApproved, To: approval.StateApplying, At: t0})); !errors.Is(err, ErrConflict) {
 			t.Errorf("Transition from a state the request is not in = %v, want ErrConflict", err)
 		}
 		// Approving at or after ExpiresAt fails even before the sweep ran;
 		// rejecting still works.
-		if _, err := s.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: r.ExpiresAt}); !errors.Is(err, ErrExpired) {
+		if _, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN", At: r.ExpiresAt})); !errors.Is(err, ErrExpired) {
 			t.Errorf("approval at ExpiresAt = %v, want ErrExpired", err)
 		}
-		if got, _ := s.Request(ctx, r.ID); got.State != StatePending || got.Version != 1 {
+		if got, _ := s.Request(ctx, r.ID); got.State != approval.StatePending || got.Version != 1 {
 			t.Errorf("a refused approval changed the request: %+v", got)
 		}
-		if _, err := s.Transition(ctx, r.ID, Transition{From: StatePending, To: StateRejected, By: "UADMIN", At: r.ExpiresAt.Add(time.Hour)}); err != nil {
+		if _, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateRejected, By: "UADMIN", At: r.ExpiresAt.Add(time.Hour)})); err != nil {
 			t.Errorf("rejection after ExpiresAt: %v", err)
 		}
 		if err := s.CreateRequest(ctx, r); !errors.Is(err, ErrConflict) {
 			t.Errorf("CreateRequest with an existing ID = %v, want ErrConflict", err)
 		}
-		if got, _ := s.Request(ctx, r.ID); got.State != StateRejected {
+		if got, _ := s.Request(ctx, r.ID); got.State != approval.StateRejected {
 			t.Errorf("re-creating a request changed it: %+v", got)
 		}
 	})
@@ -288,9 +273,9 @@ func raceApprovals(t *testing.T, stores []*Store) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, errs[i] = stores[i%len(stores)].Transition(ctx, r.ID, Transition{
-				From: StatePending, To: StateApproved, By: approvers[i], At: t0.Add(time.Minute),
-			})
+			_, errs[i] = stores[i%len(stores)].Transition(ctx, r.ID, leased(approval.Transition{
+				From: approval.StatePending, To: approval.StateApproved, By: approvers[i], At: t0.Add(time.Minute),
+			}))
 		}()
 	}
 	close(start)
@@ -314,7 +299,7 @@ func raceApprovals(t *testing.T, stores []*Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != StateApproved || got.DecidedBy != winner || got.Version != 2 {
+	if got.State != approval.StateApproved || got.DecidedBy != winner || got.Version != 2 {
 		t.Errorf("after the race: state %s, decided by %s, version %d; want approved, %s, 2", got.State, got.DecidedBy, got.Version, winner)
 	}
 	audit, err := stores[0].Audit(ctx, r.TenantID, 1000)
@@ -323,7 +308,7 @@ func raceApprovals(t *testing.T, stores []*Store) {
 	}
 	approvals := 0
 	for _, a := range audit {
-		if a.RequestID == r.ID && a.To == StateApproved {
+		if a.RequestID == r.ID && a.To == approval.StateApproved {
 			approvals++
 			if a.Actor != winner {
 				t.Errorf("audit names %s, the winner was %s", a.Actor, winner)
@@ -393,13 +378,13 @@ func TestReplicas(t *testing.T) {
 			t.Errorf("replica b: Claim of a's key = %v, %v; want false", first, err)
 		}
 		r := newRequest(t, a)
-		if _, err := b.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: t0.Add(time.Minute)}); err != nil {
+		if _, err := b.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN", At: t0.Add(time.Minute)})); err != nil {
 			t.Fatalf("replica b approves a's request: %v", err)
 		}
-		if _, err := a.Transition(ctx, r.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: t0.Add(time.Minute)}); !errors.Is(err, ErrConflict) {
+		if _, err := a.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN", At: t0.Add(time.Minute)})); !errors.Is(err, ErrConflict) {
 			t.Errorf("replica a approves again = %v, want ErrConflict", err)
 		}
-		if got, err := a.Request(ctx, r.ID); err != nil || got.State != StateApproved {
+		if got, err := a.Request(ctx, r.ID); err != nil || got.State != approval.StateApproved {
 			t.Errorf("replica a reads %+v, %v", got, err)
 		}
 	})
@@ -409,28 +394,28 @@ func TestExpireRequests(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		now := t0.Add(2 * time.Hour)
-		past := newRequest(t, s, func(r *Request) { r.ExpiresAt = t0.Add(time.Hour) })
-		atNow := newRequest(t, s, func(r *Request) { r.ExpiresAt = now })
-		future := newRequest(t, s, func(r *Request) { r.ExpiresAt = now.Add(time.Microsecond) })
-		approved := newRequest(t, s, func(r *Request) { r.ExpiresAt = t0.Add(time.Hour) })
-		walk(t, s, approved.ID, StateApproved)
-		other := newRequest(t, s, func(r *Request) { r.TenantID = "tenant-b"; r.ExpiresAt = t0.Add(time.Hour) })
+		past := newRequest(t, s, func(r *approval.Request) { r.ExpiresAt = t0.Add(time.Hour) })
+		atNow := newRequest(t, s, func(r *approval.Request) { r.ExpiresAt = now })
+		future := newRequest(t, s, func(r *approval.Request) { r.ExpiresAt = now.Add(time.Microsecond) })
+		approved := newRequest(t, s, func(r *approval.Request) { r.ExpiresAt = t0.Add(time.Hour) })
+		walk(t, s, approved.ID, approval.StateApproved)
+		other := newRequest(t, s, func(r *approval.Request) { r.TenantID = "tenant-b"; r.ExpiresAt = t0.Add(time.Hour) })
 
 		expired, err := s.ExpireRequests(ctx, now)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := make(map[string]Request)
+		got := make(map[string]approval.Request)
 		for _, r := range expired {
 			got[r.ID] = r
 		}
-		if len(expired) != 3 || got[past.ID].State != StateExpired || got[atNow.ID].State != StateExpired || got[other.ID].State != StateExpired {
+		if len(expired) != 3 || got[past.ID].State != approval.StateExpired || got[atNow.ID].State != approval.StateExpired || got[other.ID].State != approval.StateExpired {
 			t.Fatalf("ExpireRequests returned %+v; want past, atNow and other, expired", expired)
 		}
 		if got[past.ID].Version != 2 || !got[past.ID].UpdatedAt.Equal(us(now)) {
 			t.Errorf("expired request: version %d, updated %v", got[past.ID].Version, got[past.ID].UpdatedAt)
 		}
-		for id, want := range map[string]State{future.ID: StatePending, approved.ID: StateApproved} {
+		for id, want := range map[string]approval.State{future.ID: approval.StatePending, approved.ID: approval.StateApproved} {
 			if r, _ := s.Request(ctx, id); r.State != want {
 				t.Errorf("request %s is %s, want %s", id, r.State, want)
 			}
@@ -447,10 +432,10 @@ func TestExpireRequests(t *testing.T) {
 			t.Errorf("second sweep = %+v, %v; want none", again, err)
 		}
 		audit, _ := s.Audit(ctx, "tenant-b", 10)
-		if len(audit) != 2 || audit[0].Action != "expired" || audit[0].Actor != "ca-check" || audit[0].From != StatePending || audit[0].To != StateExpired {
+		if len(audit) != 2 || audit[0].Action != "expired" || audit[0].Actor != "ca-check" || audit[0].From != approval.StatePending || audit[0].To != approval.StateExpired {
 			t.Errorf("tenant-b audit = %+v", audit)
 		}
-		if _, err := s.Transition(ctx, past.ID, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: t0}); !errors.Is(err, ErrConflict) {
+		if _, err := s.Transition(ctx, past.ID, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN", At: t0})); !errors.Is(err, ErrConflict) {
 			t.Errorf("approving an expired request = %v, want ErrConflict", err)
 		}
 	})
@@ -461,7 +446,7 @@ func TestExpireRace(t *testing.T) {
 	forEachDSN(t, func(t *testing.T, dsn string) {
 		stores := []*Store{openStore(t, dsn), openStore(t, dsn)}
 		for range 10 {
-			newRequest(t, stores[0], func(r *Request) { r.ExpiresAt = t0.Add(time.Hour) })
+			newRequest(t, stores[0], func(r *approval.Request) { r.ExpiresAt = t0.Add(time.Hour) })
 		}
 		var (
 			wg    sync.WaitGroup
@@ -492,137 +477,11 @@ func TestExpireRace(t *testing.T) {
 	})
 }
 
-func TestRequests(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *Store) {
-		ctx := context.Background()
-		a := newRequest(t, s)
-		b := newRequest(t, s, func(r *Request) { r.CreatedAt = t0.Add(time.Second) })
-		walk(t, s, b.ID, StateApplying)
-		c := newRequest(t, s, func(r *Request) { r.CreatedAt = t0.Add(2 * time.Second) })
-		walk(t, s, c.ID, StateApproved)
-
-		ids := func(rs []Request) []string {
-			var ids []string
-			for _, r := range rs {
-				ids = append(ids, r.ID)
-			}
-			return ids
-		}
-		for _, tc := range []struct {
-			states []State
-			want   []string
-		}{
-			{nil, []string{a.ID, b.ID, c.ID}},
-			{[]State{StatePending}, []string{a.ID}},
-			{[]State{StateApproved, StateApplying}, []string{b.ID, c.ID}},
-			{[]State{StateFailed}, nil},
-		} {
-			rs, err := s.Requests(ctx, tc.states...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(ids(rs)) != fmt.Sprint(tc.want) {
-				t.Errorf("Requests(%v) = %v, want %v", tc.states, ids(rs), tc.want)
-			}
-		}
-	})
-}
-
-// RequestsChanged returns the requests in the given states whose last
-// change falls in the window, oldest change first, and nothing settled
-// before it.
-func TestRequestsChanged(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *Store) {
-		ctx := context.Background()
-		// settle moves a new request to state, its last change at minute m.
-		settle := func(state State, m int) Request {
-			r := newRequest(t, s)
-			from := StatePending
-			for _, to := range pathTo[state] {
-				r2, err := s.Transition(ctx, r.ID, Transition{From: from, To: to, By: "UADMIN", At: t0.Add(time.Duration(m) * time.Minute)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				r, from = r2, to
-			}
-			return r
-		}
-		old := settle(StateApplied, -3000) // two days before
-		applied := settle(StateApplied, 10)
-		failed := settle(StateFailed, 5)
-		superseded := settle(StateSuperseded, 20)
-		settle(StateRejected, 15)
-		settle(StatePending, 15)
-		edge := settle(StateApplied, 30) // at the window's end, outside it
-
-		ids := func(rs []Request) []string {
-			var ids []string
-			for _, r := range rs {
-				ids = append(ids, r.ID)
-			}
-			return ids
-		}
-		since, until := t0, t0.Add(30*time.Minute)
-		for _, tc := range []struct {
-			states []State
-			want   []string
-		}{
-			{[]State{StateApplied, StateFailed, StateSuperseded}, []string{failed.ID, applied.ID, superseded.ID}},
-			{[]State{StateApplied}, []string{applied.ID}},
-			{[]State{StateReverted}, nil},
-		} {
-			rs, err := s.RequestsChanged(ctx, since, until, tc.states...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fmt.Sprint(ids(rs)) != fmt.Sprint(tc.want) {
-				t.Errorf("RequestsChanged(%v) = %v, want %v (not %s, changed before, nor %s, at the end)", tc.states, ids(rs), tc.want, old.ID, edge.ID)
-			}
-		}
-		if rs, err := s.RequestsChanged(ctx, since, until); err != nil || len(rs) != 5 {
-			t.Errorf("RequestsChanged in any state = %d requests, %v; want 5", len(rs), err)
-		}
-		if _, err := s.RequestsChanged(ctx, until, since); !errors.Is(err, ErrInvalid) {
-			t.Errorf("RequestsChanged of an empty window = %v, want ErrInvalid", err)
-		}
-	})
-}
-
-// The sweep's query reads the window through an index, however many
-// requests were settled before it (see BenchmarkRequestsChanged).
-func TestRequestsChangedUsesIndex(t *testing.T) {
-	s := openStore(t, filepath.Join(t.TempDir(), "ca-check.db"))
-	in, args, err := stateIn([]State{StateApplied, StateFailed, StateSuperseded})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := s.db.QueryContext(context.Background(), `EXPLAIN QUERY PLAN SELECT `+requestColumns+
-		` FROM requests WHERE updated_at >= ? AND updated_at < ?`+in+` ORDER BY updated_at, id`, append([]any{0, 1}, args...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
-	if !slices.ContainsFunc(plan, func(d string) bool {
-		return strings.Contains(d, "requests_state_updated_at") && strings.Contains(d, "updated_at>?")
-	}) {
-		t.Errorf("query plan %q does not search requests_state_updated_at by the window", plan)
-	}
-}
-
 func TestAppendAudit(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		r := newRequest(t, s)
-		events := []AuditRecord{
+		events := []approval.AuditRecord{
 			{RequestID: r.ID, TenantID: "tenant-a", Actor: "ca-check", Action: "dm_sent", At: t0.Add(time.Minute), Detail: []byte(`{"to":"UADMIN"}`)},
 			{TenantID: "tenant-a", Actor: "UADMIN", Action: "approver_added", At: t0.Add(2 * time.Minute)},
 			{TenantID: "tenant-b", Actor: "UADMIN", Action: "approver_added", At: t0.Add(3 * time.Minute)},
@@ -632,7 +491,7 @@ func TestAppendAudit(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := s.AppendAudit(ctx, AuditRecord{RequestID: "ffffffffffffffffffffffffffffffff", TenantID: "tenant-a", Actor: "x", Action: "dm_sent"}); !errors.Is(err, ErrInvalid) {
+		if err := s.AppendAudit(ctx, approval.AuditRecord{RequestID: "ffffffffffffffffffffffffffffffff", TenantID: "tenant-a", Actor: "x", Action: "dm_sent"}); !errors.Is(err, ErrInvalid) {
 			t.Errorf("AppendAudit for an unknown request = %v, want ErrInvalid", err)
 		}
 		got, err := s.Audit(ctx, "tenant-a", 10)
@@ -653,11 +512,11 @@ func TestRequestAudit(t *testing.T) {
 		ctx := context.Background()
 		r := newRequest(t, s)
 		other := newRequest(t, s)
-		if err := s.AppendAudit(ctx, AuditRecord{RequestID: r.ID, TenantID: "tenant-a", Actor: "ca-check", Action: "notified", At: t0.Add(time.Second), Detail: []byte(`{"user":"UADMIN"}`)}); err != nil {
+		if err := s.AppendAudit(ctx, approval.AuditRecord{RequestID: r.ID, TenantID: "tenant-a", Actor: "ca-check", Action: "notified", At: t0.Add(time.Second), Detail: []byte(`{"user":"UADMIN"}`)}); err != nil {
 			t.Fatal(err)
 		}
-		walk(t, s, r.ID, StateApplying)
-		if _, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateSuperseded, At: t0.Add(time.Hour)}); err != nil {
+		walk(t, s, r.ID, approval.StateApplying)
+		if _, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StateApplying, To: approval.StateSuperseded, At: t0.Add(time.Hour)})); err != nil {
 			t.Fatalf("applying → superseded: %v", err)
 		}
 		got, err := s.RequestAudit(ctx, r.ID)
@@ -674,7 +533,7 @@ func TestRequestAudit(t *testing.T) {
 		if want := []string{"requested", "notified", "approved", "applying", "superseded"}; !slices.Equal(actions, want) {
 			t.Errorf("RequestAudit actions = %v, want %v", actions, want)
 		}
-		if got[1].Actor != "ca-check" || string(got[1].Detail) != `{"user":"UADMIN"}` || got[4].Actor != "ca-check" || got[4].From != StateApplying {
+		if got[1].Actor != "ca-check" || string(got[1].Detail) != `{"user":"UADMIN"}` || got[4].Actor != "ca-check" || got[4].From != approval.StateApplying {
 			t.Errorf("records = %+v", got)
 		}
 		if got, err := s.RequestAudit(ctx, other.ID); err != nil || len(got) != 1 {
@@ -714,16 +573,17 @@ func TestTransitionVersion(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		r := newRequest(t, s)
-		walk(t, s, r.ID, StateApplying) // version 3
+		walk(t, s, r.ID, approval.StateApplying) // version 3
 		// Settled by one caller, then retried: applying again, version 5.
-		if _, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateFailed, At: t0.Add(time.Hour)}); err != nil {
+		if _, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StateApplying, To: approval.StateFailed, At: t0.Add(time.Hour)})); err != nil {
 			t.Fatal(err)
 		}
-		again, err := s.Transition(ctx, r.ID, Transition{From: StateFailed, To: StateApplying, By: "UADMIN", At: t0.Add(time.Hour)})
+		again, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StateFailed, To: approval.StateApplying, By: "UADMIN", At: t0.Add(time.Hour)}))
 		if err != nil {
 			t.Fatal(err)
 		}
 		before, _ := s.RequestAudit(ctx, r.ID)
+		stale := []approval.Outcome{{PolicyID: "p1", Status: approval.OutcomeApplied}}
 		cases := []struct {
 			name    string
 			version int64
@@ -734,19 +594,19 @@ func TestTransitionVersion(t *testing.T) {
 			{"negative", -1, ErrInvalid},
 		}
 		for _, c := range cases {
-			_, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateApplied, At: t0.Add(2 * time.Hour), Version: c.version, Result: []byte(`["stale"]`)})
+			_, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StateApplying, To: approval.StateApplied, At: t0.Add(2 * time.Hour), Version: c.version, Outcomes: stale}))
 			if !errors.Is(err, c.want) {
-				t.Errorf("%s: Transition at version %d = %v, want %v", c.name, c.version, err, c.want)
+				t.Errorf("%s: approval.Transition at version %d = %v, want %v", c.name, c.version, err, c.want)
 			}
 		}
-		if got, _ := s.Request(ctx, r.ID); got.State != StateApplying || got.Version != again.Version || string(got.Result) == `["stale"]` {
+		if got, _ := s.Request(ctx, r.ID); got.State != approval.StateApplying || got.Version != again.Version || got.Outcomes[0].Status == approval.OutcomeApplied {
 			t.Errorf("a refused swap changed the request: %+v", got)
 		}
 		if after, _ := s.RequestAudit(ctx, r.ID); len(after) != len(before) {
 			t.Errorf("a refused swap left %d audit records", len(after)-len(before))
 		}
-		got, err := s.Transition(ctx, r.ID, Transition{From: StateApplying, To: StateApplied, At: t0.Add(2 * time.Hour), Version: again.Version})
-		if err != nil || got.State != StateApplied || got.Version != again.Version+1 {
+		got, err := s.Transition(ctx, r.ID, leased(approval.Transition{From: approval.StateApplying, To: approval.StateApplied, At: t0.Add(2 * time.Hour), Version: again.Version}))
+		if err != nil || got.State != approval.StateApplied || got.Version != again.Version+1 {
 			t.Errorf("Transition at the current version = %+v, %v", got, err)
 		}
 	})
@@ -761,7 +621,7 @@ func TestApproveExpireRace(t *testing.T) {
 		deadline := t0.Add(time.Hour)
 		var ids []string
 		for range 20 {
-			ids = append(ids, newRequest(t, stores[0], func(r *Request) { r.ExpiresAt = deadline }).ID)
+			ids = append(ids, newRequest(t, stores[0], func(r *approval.Request) { r.ExpiresAt = deadline }).ID)
 		}
 		var (
 			wg       sync.WaitGroup
@@ -771,7 +631,7 @@ func TestApproveExpireRace(t *testing.T) {
 		)
 		for i, id := range ids {
 			wg.Go(func() {
-				_, err := stores[i%2].Transition(context.Background(), id, Transition{From: StatePending, To: StateApproved, By: "UADMIN", At: deadline.Add(-time.Microsecond)})
+				_, err := stores[i%2].Transition(context.Background(), id, leased(approval.Transition{From: approval.StatePending, To: approval.StateApproved, By: "UADMIN", At: deadline.Add(-time.Microsecond)}))
 				switch {
 				case err == nil:
 					mu.Lock()
@@ -802,7 +662,7 @@ func TestApproveExpireRace(t *testing.T) {
 				t.Fatal(err)
 			}
 			a, e := approved[id], expired[id]
-			want := map[State]bool{StateApproved: a == 1 && e == 0, StateExpired: a == 0 && e == 1}
+			want := map[approval.State]bool{approval.StateApproved: a == 1 && e == 0, approval.StateExpired: a == 0 && e == 1}
 			if !want[r.State] {
 				t.Errorf("request is %s, approved %d times and expired %d times", r.State, a, e)
 			}
@@ -829,16 +689,16 @@ func TestOnePendingRequestPerDiagnosis(t *testing.T) {
 			errs  = make([]error, n)
 		)
 		for i := range n {
-			id, err := NewRequestID()
+			id, err := approval.NewID()
 			if err != nil {
 				t.Fatal(err)
 			}
 			ids[i] = id
 			wg.Go(func() {
 				<-start
-				errs[i] = stores[i%2].CreateRequest(ctx, Request{
+				errs[i] = stores[i%2].CreateRequest(ctx, approval.Request{
 					ID: ids[i], TenantID: "tenant-a", DiagnosisID: diag, RequestedBy: fmt.Sprintf("U%02d", i),
-					ChannelID: "C1", State: StatePending, Plans: []byte(`[]`), CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
+					ChannelID: "C1", State: approval.StatePending, Plans: onePlan, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour),
 				})
 			})
 		}
@@ -858,10 +718,10 @@ func TestOnePendingRequestPerDiagnosis(t *testing.T) {
 		if winner == "" {
 			t.Fatal("no request was created")
 		}
-		if _, err := stores[0].Transition(ctx, winner, Transition{From: StatePending, To: StateRejected, By: "UADMIN", At: t0.Add(time.Minute)}); err != nil {
+		if _, err := stores[0].Transition(ctx, winner, leased(approval.Transition{From: approval.StatePending, To: approval.StateRejected, By: "UADMIN", At: t0.Add(time.Minute)})); err != nil {
 			t.Fatal(err)
 		}
-		newRequest(t, stores[1], func(r *Request) { r.DiagnosisID = diag })
+		newRequest(t, stores[1], func(r *approval.Request) { r.DiagnosisID = diag })
 		// Requests that name no diagnosis are not limited.
 		newRequest(t, stores[0])
 		newRequest(t, stores[0])

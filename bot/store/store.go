@@ -13,21 +13,24 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
 	"modernc.org/sqlite"               // registers "sqlite"; its Error carries the result code
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
-// Errors a caller tells apart with errors.Is.
+// Errors a caller tells apart with errors.Is. The first four are
+// approval's: the approval service declares what its store returns.
 var (
 	// ErrNotFound: no row with that key.
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = approval.ErrNotFound
 	// ErrConflict: a compare-and-swap lost; another caller (a double click, a
 	// retried delivery, another replica) changed the state first. Re-read and
 	// report the state as it now is; do not act.
-	ErrConflict = errors.New("store: state changed")
+	ErrConflict = approval.ErrConflict
 	// ErrIllegalTransition: the state machine has no such edge. A bug in the
 	// caller, never a race.
-	ErrIllegalTransition = errors.New("store: illegal state transition")
+	ErrIllegalTransition = approval.ErrIllegalTransition
 	// ErrExpired: an approval of a request whose ExpiresAt has passed.
-	ErrExpired = errors.New("store: request expired")
+	ErrExpired = approval.ErrExpired
 	// ErrInvalid: the argument is malformed (an empty ID, an unknown state,
 	// a document that is not JSON); the message says which.
 	ErrInvalid = errors.New("store: invalid argument")

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cacheck/ca-check/approval"
 )
 
 // postgresDSNEnv names the PostgreSQL server the tests use
@@ -261,71 +263,6 @@ func TestClaim(t *testing.T) {
 		}
 	})
 }
-
-// ClaimAudited takes a claim together with its audit record or not at all,
-// and takes over a claim older than the stale time.
-func TestClaimAudited(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, s *Store) {
-		ctx := context.Background()
-		r := newRequest(t, s)
-		rec := func(actor string, at time.Time) AuditRecord {
-			return AuditRecord{RequestID: r.ID, TenantID: r.TenantID, Actor: actor, Action: "reverting", At: at}
-		}
-		count := func() int {
-			recs, err := s.RequestAudit(ctx, r.ID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := 0
-			for _, a := range recs {
-				if a.Action == "reverting" {
-					n++
-				}
-			}
-			return n
-		}
-
-		// The record cannot be written: the claim is not taken either.
-		if first, err := s.ClaimAudited(ctx, "revert:a:0", time.Time{}, rec("", t0)); !errors.Is(err, ErrInvalid) || first {
-			t.Fatalf("ClaimAudited with a bad record = %v, %v; want ErrInvalid", first, err)
-		}
-		if first, err := s.ClaimAudited(ctx, "revert:a:0", time.Time{}, AuditRecord{RequestID: mustID(t), TenantID: "tenant-a", Actor: "U1", Action: "reverting"}); !errors.Is(err, ErrInvalid) || first {
-			t.Fatalf("ClaimAudited for a request that does not exist = %v, %v; want ErrInvalid", first, err)
-		}
-		if n := count(); n != 0 {
-			t.Fatalf("%d records after failed claims", n)
-		}
-		if first, err := s.ClaimAudited(ctx, "revert:a:0", t0.Add(-time.Hour), rec("U1", t0)); err != nil || !first {
-			t.Fatalf("ClaimAudited after a failed one = %v, %v; want the claim", first, err)
-		}
-		// Taken and fresh: nobody else gets it, and nothing is recorded.
-		for _, stale := range []time.Time{{}, t0.Add(-time.Second), t0} {
-			if first, err := s.ClaimAudited(ctx, "revert:a:0", stale, rec("U2", t0.Add(time.Minute))); err != nil || first {
-				t.Errorf("ClaimAudited of a claim younger than %v = %v, %v; want false", stale, first, err)
-			}
-		}
-		if n := count(); n != 1 {
-			t.Errorf("%d records, want the winner's alone", n)
-		}
-		// A plain claim is not a record: taken over once stale, by one.
-		if first, err := s.Claim(ctx, "revert:b:0", t0); err != nil || !first {
-			t.Fatal(first, err)
-		}
-		if first, err := s.ClaimAudited(ctx, "revert:b:0", time.Time{}, rec("U3", t0.Add(time.Hour))); err != nil || first {
-			t.Errorf("ClaimAudited that never takes over = %v, %v; want false", first, err)
-		}
-		if first, err := s.ClaimAudited(ctx, "revert:b:0", t0.Add(time.Minute), rec("U3", t0.Add(time.Hour))); err != nil || !first {
-			t.Errorf("ClaimAudited of a stale claim = %v, %v; want it taken over", first, err)
-		}
-		if first, err := s.ClaimAudited(ctx, "revert:b:0", t0.Add(time.Minute), rec("U4", t0.Add(time.Hour))); err != nil || first {
-			t.Errorf("ClaimAudited of the claim just taken over = %v, %v; want false", first, err)
-		}
-		if n := count(); n != 2 {
-			t.Errorf("%d records, want 2", n)
-		}
-	})
-}
-
 func TestDiagnoses(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
@@ -386,11 +323,11 @@ func TestPruneDiagnoses(t *testing.T) {
 			return id
 		}
 		// A request in each state on an old diagnosis of its own.
-		requests := map[State]Request{}
-		diagnosisOf := map[State]int64{}
+		requests := map[approval.State]approval.Request{}
+		diagnosisOf := map[approval.State]int64{}
 		for _, st := range allStates {
 			d := save(t0)
-			r := newRequest(t, s, func(r *Request) { r.DiagnosisID = d })
+			r := newRequest(t, s, func(r *approval.Request) { r.DiagnosisID = d })
 			walk(t, s, r.ID, st)
 			r, err := s.Request(ctx, r.ID)
 			if err != nil {
@@ -409,7 +346,7 @@ func TestPruneDiagnoses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		open := map[State]bool{StatePending: true, StateApproved: true, StateApplying: true, StateFailed: true}
+		open := map[approval.State]bool{approval.StatePending: true, approval.StateApproved: true, approval.StateApplying: true, approval.StateFailed: true}
 		if want := int64(len(loose) + len(allStates) - len(open)); n != want {
 			t.Errorf("PruneDiagnoses = %d, want %d", n, want)
 		}
@@ -451,15 +388,15 @@ func TestPruneDiagnoses(t *testing.T) {
 			}
 		}
 		// Settled, the open ones' diagnoses go too.
-		for st, path := range map[State][]State{
-			StatePending:  {StateExpired},
-			StateApproved: {StateApplying, StateApplied},
-			StateApplying: {StateApplied},
-			StateFailed:   {StateApplying, StateApplied},
+		for st, path := range map[approval.State][]approval.State{
+			approval.StatePending:  {approval.StateExpired},
+			approval.StateApproved: {approval.StateApplying, approval.StateApplied},
+			approval.StateApplying: {approval.StateApplied},
+			approval.StateFailed:   {approval.StateApplying, approval.StateApplied},
 		} {
 			from := st
 			for _, to := range path {
-				if _, err := s.Transition(ctx, requests[st].ID, Transition{From: from, To: to, At: cutoff}); err != nil {
+				if _, err := s.Transition(ctx, requests[st].ID, leased(approval.Transition{From: from, To: to, At: cutoff})); err != nil {
 					t.Fatalf("%s → %s: %v", from, to, err)
 				}
 				from = to

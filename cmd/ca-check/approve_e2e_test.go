@@ -16,12 +16,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/bot/slacktest"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/graphclient"
 	"github.com/cacheck/ca-check/graphclient/graphtest"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
 
 // The approval flow end to end: slack-go against the fake Slack, and
@@ -39,25 +41,6 @@ const (
 	policiesPath  = "/identity/conditionalAccess/policies/"
 )
 
-// testClock moves only when told: expiry and the revert window without
-// waiting.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // approvalEnv is the fake Graph, the fake Slack, a database file, and a bot
 // in HTTP mode built as serve builds it, with a test clock; restart replaces
 // the bot by a new one on the same database, as after a crash.
@@ -66,8 +49,8 @@ type approvalEnv struct {
 	g     *graphtest.Server
 	slack *slacktest.Server
 	db    string
-	clock *testClock
-	logs  *syncBuffer
+	clock *testsupport.Clock
+	logs  *testsupport.SyncBuffer
 	srv   *httptest.Server
 	st    *store.Store
 	stop  func()
@@ -80,7 +63,7 @@ type approvalEnv struct {
 func newApprovalEnv(t *testing.T, config ...func(*bot.Config)) *approvalEnv {
 	t.Helper()
 	e := &approvalEnv{t: t, g: newGraph(t), slack: slacktest.New(), db: t.TempDir() + "/ca-check.db",
-		clock: &testClock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}}
+		clock: testsupport.NewClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)), logs: &testsupport.SyncBuffer{}}
 	for _, c := range config {
 		e.config = c
 	}
@@ -128,10 +111,9 @@ func (e *approvalEnv) start() {
 	if e.config != nil {
 		e.config(&cfg)
 	}
-	b, err := bot.New(cfg, graph, st, bot.WithChanger(graph), bot.WithClock(e.clock.Now),
-		bot.WithApprovalSweep(20*time.Millisecond), bot.WithHTTPClient(e.slack.Client()),
-		bot.WithLogger(slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-		bot.WithRegistry(prometheus.NewRegistry()))
+	b, err := bot.New(cfg, graph, st, slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), prometheus.NewRegistry(),
+		bot.WithApprovals(graph, st), bot.WithClock(e.clock.Now),
+		bot.WithApprovalSweep(20*time.Millisecond), bot.WithHTTPClient(e.slack.Client()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +234,7 @@ func (e *approvalEnv) whisper(want string) slacktest.Call {
 	return c
 }
 
-func (e *approvalEnv) request0(id string) store.Request {
+func (e *approvalEnv) request0(id string) approval.Request {
 	e.t.Helper()
 	r, err := e.st.Request(context.Background(), id)
 	if err != nil {
@@ -261,7 +243,7 @@ func (e *approvalEnv) request0(id string) store.Request {
 	return r
 }
 
-func (e *approvalEnv) waitState(id string, s store.State) store.Request {
+func (e *approvalEnv) waitState(id string, s approval.State) approval.Request {
 	e.t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -271,16 +253,12 @@ func (e *approvalEnv) waitState(id string, s store.State) store.Request {
 		time.Sleep(10 * time.Millisecond)
 	}
 	e.t.Fatalf("request is %s, want %s", e.request0(id).State, s)
-	return store.Request{}
+	return approval.Request{}
 }
 
 func (e *approvalEnv) plans(id string) []diagnose.Plan {
 	e.t.Helper()
-	var ps []diagnose.Plan
-	if err := json.Unmarshal(e.request0(id).Plans, &ps); err != nil {
-		e.t.Fatal(err)
-	}
-	return ps
+	return e.request0(id).Plans
 }
 
 // patches counts the PATCHes the fake Graph received, per policy ID.
@@ -338,7 +316,7 @@ func TestApprovalApproveE2E(t *testing.T) {
 	}
 	e.click(custAdmin, "approve_request", id)
 	report := e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 
 	patches := e.patches()
 	if len(patches) != len(plans) {
@@ -388,7 +366,7 @@ func TestApprovalConcurrentClicksE2E(t *testing.T) {
 	}
 	wg.Wait()
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	t.Logf("50 concurrent clicks: applied in %v", time.Since(start))
 	patches := e.patches()
 	if len(patches) != len(plans) {
@@ -429,7 +407,7 @@ func TestApprovalPolicyChangedE2E(t *testing.T) {
 	if !strings.Contains(report.Text(), "a new request with a fresh plan goes to the approvers") {
 		t.Errorf("report:\n%s", report.Text())
 	}
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	patches := e.patches()
 	if patches[changed.PolicyID] != 0 || len(patches) != len(plans)-1 {
 		t.Errorf("PATCHes %v: none for the changed policy, one for each other", patches)
@@ -442,7 +420,7 @@ func TestApprovalPolicyChangedE2E(t *testing.T) {
 	}
 	// The fresh request applies cleanly.
 	e.click(custAdmin2, "approve_request", newID)
-	e.waitState(newID, store.StateApplied)
+	e.waitState(newID, approval.StateApplied)
 	if n := e.patches()[changed.PolicyID]; n != 1 {
 		t.Errorf("the changed policy PATCHed %d times after its own approval", n)
 	}
@@ -467,7 +445,7 @@ func TestApprovalRefusedAndRejectedE2E(t *testing.T) {
 			t.Fatalf("audit %v: the outsider's Reject was not refused", e.audit(id))
 		}
 	}
-	if got := e.request0(id).State; got != store.StatePending {
+	if got := e.request0(id).State; got != approval.StatePending {
 		t.Errorf("state %s after refused clicks", got)
 	}
 
@@ -481,7 +459,7 @@ func TestApprovalRefusedAndRejectedE2E(t *testing.T) {
 	if !strings.Contains(post.Text(), "Change freeze until Monday") {
 		t.Errorf("the thread lacks the reason:\n%s", post.Text())
 	}
-	e.waitState(id, store.StateRejected)
+	e.waitState(id, approval.StateRejected)
 	// The old DM cannot approve it now.
 	e.click(custAdmin2, "approve_request", id)
 	e.whisper("rejected by <@" + custAdmin + ">")
@@ -511,7 +489,7 @@ func TestApprovalExpiryE2E(t *testing.T) {
 	id, _ := e.request()
 	e.clock.Advance(25 * time.Hour)
 	e.thread("expired without a decision")
-	e.waitState(id, store.StateExpired)
+	e.waitState(id, approval.StateExpired)
 	e.click(custAdmin, "approve_request", id)
 	e.whisper("expired without a decision")
 	if p := e.patches(); len(p) != 0 {
@@ -534,9 +512,10 @@ func TestApprovalRestartReconcilesE2E(t *testing.T) {
 	// policy (through Graph, as it would have).
 	ctx := context.Background()
 	now := e.clock.Now()
-	for _, tr := range []store.Transition{
-		{From: store.StatePending, To: store.StateApproved, By: custAdmin, At: now},
-		{From: store.StateApproved, To: store.StateApplying, By: custAdmin, At: now},
+	dead := &approval.Lease{Holder: "killed", Until: now.Add(30 * time.Second)}
+	for _, tr := range []approval.Transition{
+		{From: approval.StatePending, To: approval.StateApproved, By: custAdmin, At: now, Lease: dead},
+		{From: approval.StateApproved, To: approval.StateApplying, By: custAdmin, At: now, Lease: dead},
 	} {
 		if _, err := e.st.Transition(ctx, id, tr); err != nil {
 			t.Fatal(err)
@@ -562,13 +541,13 @@ func TestApprovalRestartReconcilesE2E(t *testing.T) {
 	if !strings.Contains(report.Text(), diagnose.EscapeMrkdwn(plans[0].DisplayName)+"*: now excludes") {
 		t.Errorf("the reconciled report:\n%s", report.Text())
 	}
-	e.waitState(id, store.StateFailed)
+	e.waitState(id, approval.StateFailed)
 	if after := e.patches(); !mapsEqual(before, after) {
 		t.Errorf("reconciliation PATCHed: %v → %v", before, after)
 	}
 	e.click(custAdmin, "retry_request", id)
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	for _, p := range plans {
 		if n := e.patches()[p.PolicyID]; n != 1 {
 			t.Errorf("policy %q PATCHed %d times in all", p.DisplayName, n)
@@ -600,11 +579,11 @@ func TestApprovalRevertE2E(t *testing.T) {
 	plans := e.plans(id)
 	e.click(custAdmin, "approve_request", id)
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 
 	e.command(engineer, "revert "+id)
 	e.thread("reverted request")
-	e.waitState(id, store.StateReverted)
+	e.waitState(id, approval.StateReverted)
 	for _, p := range plans {
 		if n := e.patches()[p.PolicyID]; n != 2 {
 			t.Errorf("policy %q: %d PATCHes, want the apply and the revert", p.DisplayName, n)
@@ -645,7 +624,7 @@ func TestApprovalGraphVerifiedE2E(t *testing.T) {
 	}
 	e.click(custAdmin, "approve_request", id)
 	e.thread("retry your sign-in now")
-	e.waitState(id, store.StateApplied)
+	e.waitState(id, approval.StateApplied)
 	if n := len(e.g.GraphRequests(http.MethodGet, "/roleManagement/directory/roleAssignments")); n < 2 {
 		t.Errorf("%d role assignment reads: the roles were not checked at each click", n)
 	}

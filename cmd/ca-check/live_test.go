@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 
 	"github.com/cacheck/ca-check/bot/slacktest"
 	"github.com/cacheck/ca-check/graphclient/graphtest"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
 
 const (
@@ -76,9 +76,9 @@ func newGraph(t *testing.T) *graphtest.Server {
 // no VCS information of its own.
 var testVersion = buildVersion{Version: "v0.9.0", Commit: "0123456789abcdef0123456789abcdef01234567", Time: "2026-12-01T10:00:00Z", Go: "go1.26"}
 
-func liveCLI(g *graphtest.Server) (*cli, *bytes.Buffer, *syncBuffer) {
+func liveCLI(g *graphtest.Server) (*cli, *bytes.Buffer, *testsupport.SyncBuffer) {
 	var out bytes.Buffer
-	errb := &syncBuffer{}
+	errb := &testsupport.SyncBuffer{}
 	return &cli{stdin: strings.NewReader(""), stdout: &out, stderr: errb, graphTransport: g.Client().Transport, version: testVersion}, &out, errb
 }
 
@@ -267,7 +267,7 @@ func TestTenants(t *testing.T) {
 // Slack, configured as the README says plus env, and returns once the bot
 // has connected. At cleanup it stops serve and checks that it exited 0 and
 // logged no secret and no pasted text.
-func startServe(t *testing.T, g *graphtest.Server, env map[string]string) (*slacktest.Server, *syncBuffer) {
+func startServe(t *testing.T, g *graphtest.Server, env map[string]string) (*slacktest.Server, *testsupport.SyncBuffer) {
 	t.Helper()
 	fake := slacktest.New()
 	t.Cleanup(fake.Close)
@@ -411,22 +411,4 @@ func TestServeEndToEnd(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"ca-check","version":"v0.9.0","commit":"`+testVersion.Commit+`","commit_time":"2026-12-01T10:00:00Z"`) {
 		t.Errorf("no start-up line with the version in the logs:\n%s", logs)
 	}
-}
-
-// syncBuffer is stderr shared with the bot's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

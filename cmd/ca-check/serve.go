@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
@@ -18,11 +19,14 @@ import (
 	"github.com/cacheck/ca-check/scan"
 )
 
-// serve hands the bot graphclient as it is: it diagnoses, applies and
-// reverts fixes, and checks approvers, all in diagnose's types.
+// serve hands the bot graphclient as it is (it diagnoses, applies and
+// reverts fixes, and checks approvers, all in diagnose's types) and the
+// store, which keeps both the bot's state and the approval requests.
 var (
-	_ bot.Diagnoser = (*graphclient.Client)(nil)
-	_ bot.Changer   = (*graphclient.Client)(nil)
+	_ bot.Diagnoser    = (*graphclient.Client)(nil)
+	_ approval.Changer = (*graphclient.Client)(nil)
+	_ bot.Store        = (*store.Store)(nil)
+	_ approval.Store   = (*store.Store)(nil)
 )
 
 func newLogger(w io.Writer, level string) *slog.Logger {
@@ -84,8 +88,7 @@ func runServe(ctx context.Context, c *cli, args []string) error {
 			Logger:   log,
 		})
 	}
-	b, err := bot.New(bc, graph, st, bot.WithChanger(graph), bot.WithLogger(log), bot.WithRegistry(reg), bot.WithHTTPClient(slackHTTP),
-		bot.WithScans(openScans))
+	b, err := bot.New(bc, graph, st, log, reg, bot.WithApprovals(graph, st), bot.WithHTTPClient(slackHTTP), bot.WithScans(openScans))
 	if err != nil {
 		return diagnose.Errorf(diagnose.EINVALID, "%w", err)
 	}
