@@ -26,18 +26,18 @@ const requestTail = 10
 // only under the last, after every plan. The parts depend on the plans
 // alone, so a decided request's last part replaces the one that had the
 // buttons.
-func requestMessages(a approval.Request, status string, extra ...slack.Block) []message {
+func requestMessages(a approval.Request, partnerName, status string, extra ...slack.Block) []message {
 	t := a.Tenant()
 	what := fmt.Sprintf("change %d Conditional Access %s in %s", len(a.Plans), plural(len(a.Plans), "policy", "policies"), plainLabel(t))
 	var body []slack.Block
-	head := fmt.Sprintf(":key: *Approval request: change %d Conditional Access %s in %s* (`%s`)\nRequested by %s so that the partner's service provider (GDAP) users can sign in.",
-		len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(t), diagnose.EscapeMrkdwn(a.TenantID), userRef(a.RequestedBy))
+	head := fmt.Sprintf(":key: *Approval request: change %d Conditional Access %s in %s*\nRequested by %s so that %s can sign in.",
+		len(a.Plans), plural(len(a.Plans), "policy", "policies"), tenantLabel(t), userRef(a.RequestedBy), partnerUsers(a, partnerName))
 	body = append(body, sections(head)...)
 	if a.Reason != "" {
 		body = append(body, sections("*Why:* "+truncateMrkdwn(diagnose.EscapeMrkdwn(oneLine(a.Reason)), 1000))...)
 	}
 	for _, p := range a.Plans {
-		body = append(body, sections(planMrkdwn(p))...)
+		body = append(body, sections(planMrkdwn(p, partnerName))...)
 	}
 
 	parts := packBlocks(body, maxBlocks-requestTail, maxMessageBytes)
@@ -56,7 +56,7 @@ func requestMessages(a approval.Request, status string, extra ...slack.Block) []
 		}
 	}
 
-	tail := []slack.Block{contextBlock(fmt.Sprintf("Only `conditions.users.excludeGuestsOrExternalUsers` changes; ca-check re-reads each policy first and changes nothing that was edited since. Expires %s · request `%s`",
+	tail := []slack.Block{contextBlock(fmt.Sprintf("Only each policy's *Users → Exclude → Guest or external users* changes; ca-check re-reads each policy first and changes nothing that was edited since. Expires %s · request `%s`",
 		slackDate(a.ExpiresAt), shortID(a.ID)))}
 	if status != "" {
 		tail = append(tail, sections(status)...)
@@ -98,17 +98,55 @@ func packBlocks(blocks []slack.Block, limit, maxBytes int) [][]slack.Block {
 	return out
 }
 
-// planMrkdwn is one policy's change, escaped.
-func planMrkdwn(p diagnose.Plan) string {
+// planMrkdwn is one policy's change, escaped, in the admin center's words
+// (Users → Exclude → Guest or external users), the partner named.
+func planMrkdwn(p diagnose.Plan, partnerName string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%s*\n", diagnose.EscapeMrkdwn(orID(p.DisplayName, p.PolicyID)))
-	fmt.Fprintf(&b, "Excluded guests or external users *before:* %s\n", diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(p.Before)))
-	fmt.Fprintf(&b, "Excluded guests or external users *after:* %s", diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(p.After)))
+	if p.Optional {
+		decides := "facts ca-check does not know"
+		if len(p.DecidedBy) > 0 {
+			decides = strings.Join(p.DecidedBy, ", ")
+		}
+		fmt.Fprintf(&b, ":grey_question: _Optional:_ it may block, depending on %s.", diagnose.EscapeMrkdwn(decides))
+		if p.GivesUp != "" {
+			fmt.Fprintf(&b, " Excluding service provider users from it gives up: %s", diagnose.EscapeMrkdwn(p.GivesUp))
+		}
+		b.WriteString("\n")
+	}
+	fmt.Fprintf(&b, "Excluded guest or external users *before:* %s\n", describe(p.Before, p.PartnerTenantID, partnerName))
+	fmt.Fprintf(&b, "Excluded guest or external users *after:* %s", describe(p.After, p.PartnerTenantID, partnerName))
 	for _, w := range p.Widens {
 		fmt.Fprintf(&b, "\n:warning: %s", diagnose.EscapeMrkdwn(w))
 	}
 	// Never cut: what is approved is shown whole (sections splits it).
 	return b.String()
+}
+
+// describe is an exclusion as an admin reads it, escaped: the admin
+// center's words for the kinds of users, the partner's organization by
+// name with its tenant ID beside it.
+func describe(g *diagnose.GuestsOrExternalUsers, partnerID, partnerName string) string {
+	return diagnose.EscapeMrkdwn(diagnose.DescribeExclusionFor(g, partnerID, partnerName))
+}
+
+// partnerUsers names who the request is for: the partner's service
+// provider users, the partner by name when known.
+func partnerUsers(a approval.Request, partnerName string) string {
+	if name := oneLine(partnerName); name != "" {
+		return "the service provider (GDAP) users of *" + diagnose.EscapeMrkdwn(name) + "*"
+	}
+	return "the partner's service provider (GDAP) users"
+}
+
+// partnerOf is the partner tenant a request's plans exclude.
+func partnerOf(a approval.Request) string {
+	for _, p := range a.Plans {
+		if p.PartnerTenantID != "" {
+			return p.PartnerTenantID
+		}
+	}
+	return ""
 }
 
 // orID is a policy's name on one line (a name with line breaks must not
@@ -156,7 +194,7 @@ func waitingText(a approval.Request, reached []approval.Notice) string {
 }
 
 // resultText is the report of an apply: what changed, what did not and why.
-func resultText(a approval.Request, by string) string {
+func resultText(a approval.Request, by, partnerName string) string {
 	t := tenantLabel(a.Tenant())
 	var b strings.Builder
 	applied := a.Names(approval.OutcomeApplied)
@@ -175,7 +213,7 @@ func resultText(a approval.Request, by string) string {
 		name := "*" + diagnose.EscapeMrkdwn(orID(o.DisplayName, o.PolicyID)) + "*"
 		switch o.Status {
 		case approval.OutcomeApplied:
-			fmt.Fprintf(&b, "\n• %s: now excludes %s", name, diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(o.Change.After)))
+			fmt.Fprintf(&b, "\n• %s: now excludes %s", name, describe(o.Change.After, partnerOf(a), partnerName))
 			if len(o.Change.RequestIDs) > 0 {
 				fmt.Fprintf(&b, " (Graph request-id `%s`)", diagnose.EscapeMrkdwn(o.Change.RequestIDs[0]))
 			}
@@ -210,8 +248,8 @@ func resultText(a approval.Request, by string) string {
 
 // resultMessage is resultText with the buttons that still make sense:
 // Retry after a failure, Revert after a write.
-func resultMessage(a approval.Request, by string, revertUntil time.Time) message {
-	text := resultText(a, by)
+func resultMessage(a approval.Request, by, partnerName string, revertUntil time.Time) message {
+	text := resultText(a, by, partnerName)
 	blocks := sections(text)
 	var buttons []slack.BlockElement
 	if a.Count(approval.OutcomeFailed) > 0 {
@@ -233,7 +271,7 @@ func resultMessage(a approval.Request, by string, revertUntil time.Time) message
 }
 
 // revertText reports a revert.
-func revertText(a approval.Request, by string) string {
+func revertText(a approval.Request, by, partnerName string) string {
 	var b strings.Builder
 	if a.Count(approval.OutcomeRevertFailed) == 0 {
 		fmt.Fprintf(&b, ":leftwards_arrow_with_hook: %s reverted request `%s` in %s:", userRef(by), shortID(a.ID), tenantLabel(a.Tenant()))
@@ -244,7 +282,7 @@ func revertText(a approval.Request, by string) string {
 		name := "*" + diagnose.EscapeMrkdwn(orID(o.DisplayName, o.PolicyID)) + "*"
 		switch o.Status {
 		case approval.OutcomeReverted:
-			fmt.Fprintf(&b, "\n• %s: restored to %s", name, diagnose.EscapeMrkdwn(diagnose.DescribeExclusion(o.Reverted.After)))
+			fmt.Fprintf(&b, "\n• %s: restored to %s", name, describe(o.Reverted.After, partnerOf(a), partnerName))
 		case approval.OutcomeRevertFailed:
 			fmt.Fprintf(&b, "\n• %s: *not reverted*: %s", name, diagnose.EscapeMrkdwn(o.Error))
 		}

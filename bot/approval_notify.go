@@ -25,7 +25,7 @@ type notifier struct{ b *Bot }
 // above them.
 func (n notifier) Ask(ctx context.Context, r approval.Request, user string) approval.Notice {
 	b := n.b
-	msgs := requestMessages(r, "")
+	msgs := requestMessages(r, b.partnerName(ctx), "")
 	nt := approval.Notice{User: user, Via: approval.ViaDirect}
 	ch, _, _, err := b.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}})
 	if err == nil {
@@ -65,7 +65,7 @@ func (n notifier) Ask(ctx context.Context, r approval.Request, user string) appr
 // status: the last part of each, which carries them.
 func (n notifier) Close(ctx context.Context, r approval.Request, copies []approval.Notice, e approval.Event) {
 	status, extra := statusOf(r, e)
-	msg := lastPart(requestMessages(r, status, extra...))
+	msg := lastPart(requestMessages(r, n.b.partnerName(ctx), status, extra...))
 	for _, c := range copies {
 		if _, _, _, err := n.b.api.UpdateMessageContext(ctx, c.Channel, c.TS, slack.MsgOptionText(msg.Text, false), slack.MsgOptionBlocks(msg.Blocks...)); err != nil {
 			n.b.apiError(ctx, "chat.update", err)
@@ -78,11 +78,11 @@ func (n notifier) Tell(ctx context.Context, r approval.Request, e approval.Event
 	var msg message
 	switch e.Kind {
 	case approval.Settled:
-		msg = resultMessage(r, e.By, e.RevertUntil)
+		msg = resultMessage(r, e.By, n.b.partnerName(ctx), e.RevertUntil)
 	case approval.Failed:
 		msg = mrkdwnMessage(openError(ctx, r, e.Err))
 	default:
-		msg = mrkdwnMessage(threadText(r, e))
+		msg = mrkdwnMessage(threadText(r, e, n.b.partnerName(ctx)))
 	}
 	n.b.deliver(ctx, destination{Channel: r.ChannelID, ThreadTS: r.ThreadTS}, msg)
 }
@@ -151,7 +151,7 @@ func orNone(s string) string {
 
 // threadText is what the thread is told of e, besides an apply's report
 // (resultMessage) and a failure.
-func threadText(r approval.Request, e approval.Event) string {
+func threadText(r approval.Request, e approval.Event, partnerName string) string {
 	t := tenantLabel(r.Tenant())
 	switch e.Kind {
 	case approval.Requested:
@@ -175,10 +175,32 @@ func threadText(r approval.Request, e approval.Event) string {
 	case approval.ReportedLate:
 		return fmt.Sprintf(":recycle: ca-check stopped before it reported request `%s` in %s; here is how it went.", shortID(r.ID), t)
 	case approval.Reverted:
-		return revertText(r, e.By)
+		return revertText(r, e.By, partnerName)
 	case approval.RevertInterrupted:
 		return fmt.Sprintf(":recycle: ca-check was interrupted while reverting request `%s` in %s, and changes nothing more. *Revert* again (`/ca-check revert %s`) restores what it had not restored yet.",
 			shortID(r.ID), t, r.ID)
 	}
 	return stateText(r)
+}
+
+// partnerNamer is a Diagnoser that can name the partner's organization;
+// graphclient reads it once from the partner tenant.
+type partnerNamer interface {
+	PartnerName(ctx context.Context) (string, error)
+}
+
+// partnerName is the partner organization's display name, for what a
+// customer admin reads; "" when Graph cannot say (the text then gives the
+// partner's tenant ID alone).
+func (b *Bot) partnerName(ctx context.Context) string {
+	pn, ok := b.diag.(partnerNamer)
+	if !ok {
+		return ""
+	}
+	name, err := pn.PartnerName(ctx)
+	if err != nil {
+		b.logger(ctx).Warn("the partner organization's name could not be read", "code", diagnose.ErrorCode(err), "err", err)
+		return ""
+	}
+	return name
 }

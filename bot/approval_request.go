@@ -28,12 +28,7 @@ func (b *Bot) requestApproval(ctx context.Context, c click, value string) {
 	if !ok {
 		return
 	}
-	var plans []diagnose.Plan
-	for _, r := range d.Blocking() {
-		if r.Plan != nil && !r.Plan.NoChange {
-			plans = append(plans, *r.Plan)
-		}
-	}
+	plans := diagnose.PlansToApprove(d)
 	t := tenantOf(d)
 	if t.ID == "" {
 		t = diagnose.Tenant{ID: rec.TenantID, DisplayName: rec.TenantName}

@@ -300,10 +300,18 @@ func TestApprovalApprove(t *testing.T) {
 		t.Fatalf("button value %q is not an opaque request ID", id)
 	}
 	text := dm.Text()
-	for _, want := range []string{"Contoso &lt;Ltd&gt;", contosoID, "<@" + engineer + ">", "Why:", "before:", "after:", "serviceProvider", partnerID, "Expires", "<!date^"} {
+	for _, want := range []string{"Contoso &lt;Ltd&gt;", contosoID, "<@" + engineer + ">", "Why:", "before:", "after:", "Expires", "<!date^",
+		// In the admin center's words, the partner by name with its ID.
+		"Service provider users of Northwind &lt;MSP&gt; (" + partnerID + ")", "service provider (GDAP) users of *Northwind &lt;MSP&gt;*"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the DM lacks %q:\n%s", want, text)
 		}
+	}
+	if strings.Contains(text, "serviceProvider") || strings.Contains(text, "excludeGuestsOrExternalUsers") {
+		t.Errorf("the DM speaks Graph's enum names to an admin:\n%s", text)
+	}
+	if head := dm.Texts()[0]; strings.Count(head, contosoID) != 1 {
+		t.Errorf("the request names the tenant ID %d times:\n%s", strings.Count(head, contosoID), head)
 	}
 	if strings.Contains(text, "<!channel>") {
 		t.Errorf("the DM carries a raw <!channel> from a policy name")

@@ -168,6 +168,12 @@ func (f *fakeDiagnoser) Diagnose(ctx context.Context, tenantID string, sc diagno
 	return diagnose.Evaluate(f.policies(ev), sc), nil
 }
 
+// PartnerName is the partner organization's name, as graphclient reads
+// it; markup in it must be escaped.
+func (f *fakeDiagnoser) PartnerName(ctx context.Context) (string, error) {
+	return "Northwind <MSP>", nil
+}
+
 func (f *fakeDiagnoser) Customers(ctx context.Context) ([]diagnose.Relationship, error) {
 	f.listings.Add(1)
 	return f.customers, nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slack-go/slack"
 
+	"github.com/cacheck/ca-check/approval"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/scan"
 )
@@ -101,5 +102,39 @@ func TestDigestLeadsWithChanges(t *testing.T) {
 		if !strings.Contains(first, want) {
 			t.Errorf("the changes lack %q:\n%s", want, first)
 		}
+	}
+}
+
+// A request shows the fix first and then the optional changes, each saying
+// what decides it and what excluding service providers from it gives up.
+func TestRequestShowsOptionalPlans(t *testing.T) {
+	a := approval.Request{ID: "0123456789abcdef0123456789abcdef", TenantID: "22222222-2222-4222-8222-222222222222", TenantName: "Contoso",
+		RequestedBy: "U0ENGINEER", ExpiresAt: time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC), Plans: []diagnose.Plan{
+			{PolicyID: "p1", DisplayName: "Block outside the office", PartnerTenantID: "4e8a1c55-7f1b-4c6e-9d2a-1b3c5d7e9f00",
+				After: &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider"}},
+			{PolicyID: "p2", DisplayName: "Compliant device on iOS", PartnerTenantID: "4e8a1c55-7f1b-4c6e-9d2a-1b3c5d7e9f00", Optional: true,
+				DecidedBy: []string{"the device platform"}, GivesUp: "the compliant-device check for <partner staff>",
+				After: &diagnose.GuestsOrExternalUsers{GuestOrExternalUserTypes: "serviceProvider"}},
+		}}
+	var text strings.Builder
+	for _, m := range requestMessages(a, "Northwind", "") {
+		for _, b := range m.Blocks {
+			if sec, ok := b.(*slack.SectionBlock); ok && sec.Text != nil {
+				text.WriteString(sec.Text.Text + "\n")
+			}
+		}
+	}
+	s := text.String()
+	fix, opt := strings.Index(s, "Block outside the office"), strings.Index(s, "Compliant device on iOS")
+	if fix < 0 || opt < fix {
+		t.Errorf("the fix is not shown before the optional change")
+	}
+	for _, want := range []string{"_Optional:_ it may block, depending on the device platform", "gives up: the compliant-device check for &lt;partner staff&gt;"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("the request lacks %q", want)
+		}
+	}
+	if strings.Count(s, "_Optional:_") != 1 {
+		t.Errorf("only the second plan is optional")
 	}
 }

@@ -94,6 +94,40 @@ type GraphRequest struct {
 	Body   json.RawMessage `json:"body"`
 }
 
+// PlansToApprove are the changes an approval request asks for, in the
+// guide's order: the fix first (confirmed, then certain), then the
+// optional ones, each saying what decides it and what excluding service
+// provider users from it gives up. Policies already excluding them are
+// left out.
+func PlansToApprove(d *Diagnosis) []Plan {
+	plans := map[string]*Plan{}
+	for _, r := range d.Policies {
+		if r.Plan != nil && !r.Plan.NoChange && r.Effect.Blocking() {
+			plans[strings.ToLower(r.ID)] = r.Plan
+		}
+	}
+	var out []Plan
+	for _, gp := range GuideFor(d).Policies {
+		p, ok := plans[strings.ToLower(gp.ID)]
+		if !ok {
+			continue
+		}
+		plan := *p
+		plan.Optional, plan.DecidedBy, plan.GivesUp = gp.Optional, gp.DecidedBy, gp.GivesUp
+		out = append(out, plan)
+		delete(plans, strings.ToLower(gp.ID))
+	}
+	// Whatever the guide did not list still needs its change: never drop
+	// one.
+	for _, r := range d.Blocking() {
+		if p, ok := plans[strings.ToLower(r.ID)]; ok {
+			out = append(out, *p)
+			delete(plans, strings.ToLower(r.ID))
+		}
+	}
+	return out
+}
+
 // GuideFor returns the guide as data.
 func GuideFor(d *Diagnosis) *GuideData {
 	g := buildGuide(d)

@@ -378,3 +378,35 @@ func TestDescribeExclusionFor(t *testing.T) {
 		t.Errorf("DescribeExclusion = %q", got)
 	}
 }
+
+// An approval request asks for the fix first and the optional changes
+// after it, each optional one saying what decides it; nothing that needs a
+// change is left out.
+func TestPlansToApprove(t *testing.T) {
+	d := exampleDiagnosis(t)
+	plans := PlansToApprove(d)
+	var want int
+	for _, r := range d.Policies {
+		if r.Effect.Blocking() && r.Plan != nil && !r.Plan.NoChange {
+			want++
+		}
+	}
+	if len(plans) != want || want == 0 {
+		t.Fatalf("%d plans, want %d", len(plans), want)
+	}
+	optional := false
+	for _, p := range plans {
+		switch {
+		case p.Optional:
+			optional = true
+			if len(p.DecidedBy) == 0 {
+				t.Errorf("optional plan %s says nothing of what decides it", p.DisplayName)
+			}
+		case optional:
+			t.Errorf("plan %s, part of the fix, comes after an optional one", p.DisplayName)
+		}
+	}
+	if !optional {
+		t.Error("the example has a policy that may block: no plan is optional")
+	}
+}

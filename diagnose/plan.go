@@ -27,6 +27,13 @@ type Plan struct {
 	Widens []string
 	// NoChange is set when the policy already excludes them.
 	NoChange bool
+	// Optional is set on a plan for a policy that may block (not certain,
+	// not confirmed): DecidedBy names the unknown facts that decide it and
+	// GivesUp what excluding service provider users from it costs, so that
+	// an admin can weigh it (PlansToApprove fills them).
+	Optional  bool     `json:",omitempty"`
+	DecidedBy []string `json:",omitempty"`
+	GivesUp   string   `json:",omitempty"`
 }
 
 // PlanFix plans the exclusion for one policy. allTenants excludes service
