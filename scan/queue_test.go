@@ -2,12 +2,8 @@ package scan
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,47 +15,8 @@ import (
 
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
-
-const postgresDSNEnv = "CACHECK_TEST_POSTGRES_DSN"
-
-// postgresDSN returns the DSN of a schema of its own on the test server,
-// dropped when the test ends.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv(postgresDSNEnv)
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI must test PostgreSQL", postgresDSNEnv)
-		}
-		t.Skipf("%s is not set; skipping PostgreSQL (see bot/store/testdata/start-postgres.sh)", postgresDSNEnv)
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "scan_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if admin, err := sql.Open("pgx", base); err == nil {
-			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			admin.Close()
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // fleetGraph is a fake Graph of n customers, the same in every process
 // that builds it: every 7th blocked, every 11th not consented, every 13th
@@ -188,7 +145,7 @@ func TestQueueSQLite(t *testing.T) {
 }
 
 func TestQueuePostgres(t *testing.T) {
-	testQueue(t, postgresDSN(t))
+	testQueue(t, testsupport.PostgresDSN(t))
 }
 
 // A scan through River: every tenant once in one digest (throttled ones
@@ -271,7 +228,7 @@ func TestQueueReplicaKilled(t *testing.T) {
 	if os.Getenv("SCAN_TEST_REPLICA") != "" {
 		t.Skip("runs as the replica of TestQueueReplicaKilled")
 	}
-	dsn := postgresDSN(t)
+	dsn := testsupport.PostgresDSN(t)
 	const n = 60
 	g, want := fleetGraph(n, 300*time.Millisecond)
 	dir := t.TempDir()
@@ -376,7 +333,7 @@ func (d every) Next(t time.Time) time.Time { return t.Truncate(time.Duration(d))
 // The schedule starts full scans from one replica of two: each period's
 // scan once, its digest to the configured channel.
 func TestQueueSchedule(t *testing.T) {
-	dsn := postgresDSN(t)
+	dsn := testsupport.PostgresDSN(t)
 	g, want := fleetGraph(5, 0)
 	g.fails = nil // the same answers scan after scan
 	for id, w := range want {

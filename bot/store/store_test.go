@@ -2,24 +2,16 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/cacheck/ca-check/approval"
+	"github.com/cacheck/ca-check/internal/testsupport"
 )
-
-// postgresDSNEnv names the PostgreSQL server the tests use
-// (testdata/start-postgres.sh prints one). Unset, the PostgreSQL half is
-// skipped, except under CI, where skipping would hide it.
-const postgresDSNEnv = "CACHECK_TEST_POSTGRES_DSN"
 
 // backend makes fresh, empty databases of one kind.
 type backend struct {
@@ -34,55 +26,8 @@ func backends() []backend {
 		{name: "sqlite", newDSN: func(t *testing.T) string {
 			return filepath.Join(t.TempDir(), "ca-check.db")
 		}},
-		{name: "postgres", newDSN: newPostgresSchema},
+		{name: "postgres", newDSN: func(t *testing.T) string { return testsupport.PostgresDSN(t) }},
 	}
-}
-
-// newPostgresSchema creates a schema of its own for the test, so tests run in
-// parallel and repeatedly on one server, and returns a DSN whose search_path
-// selects it.
-func newPostgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv(postgresDSNEnv)
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set: CI must test PostgreSQL (export %s=\"$(bot/store/testdata/start-postgres.sh)\")", postgresDSNEnv, postgresDSNEnv)
-		}
-		t.Skipf("%s is not set; skipping PostgreSQL (see bot/store/testdata/start-postgres.sh)", postgresDSNEnv)
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "test_" + hex.EncodeToString(b[:])
-
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx := context.Background()
-	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", base)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer admin.Close()
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", postgresDSNEnv, err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 // forEachDSN runs fn against a fresh database of each backend, in parallel.

@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +11,7 @@ import (
 
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/graphclient"
+	"github.com/cacheck/ca-check/internal/testsupport"
 	"github.com/cacheck/ca-check/scan"
 )
 
@@ -39,41 +36,6 @@ func (d *digests) get() []scan.Digest {
 	return append([]scan.Digest(nil), d.list...)
 }
 
-// testPostgresDSN returns a DSN with a schema of its own on the test
-// server, or skips.
-func testPostgresDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("CACHECK_TEST_POSTGRES_DSN")
-	if base == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CACHECK_TEST_POSTGRES_DSN is not set: CI must test PostgreSQL")
-		}
-		t.Skip("CACHECK_TEST_POSTGRES_DSN is not set (see bot/store/testdata/start-postgres.sh)")
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	schema := "cmd_" + hex.EncodeToString(b[:])
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if admin, err := sql.Open("pgx", base); err == nil {
-			admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-			admin.Close()
-		}
-	})
-	u, _ := url.Parse(base)
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // The River-backed scan through the real Graph SDK, as the bot runs it:
 // two replicas share the database, one stops halfway through a scan, and
 // the digest has every customer once, each with the verdict it must have,
@@ -84,7 +46,7 @@ func TestScanQueue(t *testing.T) {
 		dsn  func(t *testing.T) string
 	}{
 		{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "ca-check.db") }},
-		{"postgres", testPostgresDSN},
+		{"postgres", func(t *testing.T) string { return testsupport.PostgresDSN(t) }},
 	} {
 		t.Run(db.name, func(t *testing.T) {
 			dsn := db.dsn(t)
