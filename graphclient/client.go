@@ -95,10 +95,6 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 // ID, duration; never headers or bodies).
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-// WithRetry overrides Config.MaxRetries: how often a throttled,
-// unavailable or failed Graph call is retried (see retrier); 0 disables
-// retries.
-func WithRetry(max int) Option { return func(c *Client) { c.retries = max } }
 
 // New returns a Client for cfg. It validates cfg and reads the certificate
 // or sets up the managed identity, but makes no request.
