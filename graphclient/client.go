@@ -95,7 +95,6 @@ func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = n
 // ID, duration; never headers or bodies).
 func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
 
-
 // New returns a Client for cfg. It validates cfg and reads the certificate
 // or sets up the managed identity, but makes no request.
 func New(cfg Config, opts ...Option) (*Client, error) {
