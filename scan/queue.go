@@ -286,18 +286,26 @@ func (q *Queue) Request(ctx context.Context, r Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return id, q.start(ctx, id, r)
+}
+
+// start stores scan id for r and queues its listing job. A scan stored
+// already (a retried schedule job whose first attempt stored it and then
+// failed to queue) is queued as it is: the listing job is unique per scan.
+func (q *Queue) start(ctx context.Context, id string, r Request) error {
 	opts, err := json.Marshal(scanOptions{Tenants: r.Tenants, SignIns: r.SignIns})
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := q.store.CreateScan(ctx, store.ScanRecord{ID: id, RequestedBy: r.RequestedBy, ChannelID: r.ChannelID,
-		Full: len(r.Tenants) == 0, Options: opts, CreatedAt: q.now()}); err != nil {
-		return "", err
+	err = q.store.CreateScan(ctx, store.ScanRecord{ID: id, RequestedBy: r.RequestedBy, ChannelID: r.ChannelID,
+		Full: len(r.Tenants) == 0, Options: opts, CreatedAt: q.now()})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return err
 	}
 	if _, err := q.client.Insert(ctx, listArgs{ScanID: id}, nil); err != nil {
-		return "", fmt.Errorf("scan: queue the scan: %w", err)
+		return fmt.Errorf("scan: queue the scan: %w", err)
 	}
-	return id, nil
+	return nil
 }
 
 type scanOptions struct {
@@ -573,7 +581,9 @@ type scheduleWorker struct {
 	channel string
 }
 
+// Work starts the period's scan. Its ID comes from the job's, so that a
+// retry of this job (its first attempt failed after storing the scan)
+// starts the same scan, never a second one.
 func (w *scheduleWorker) Work(ctx context.Context, job *river.Job[scheduleArgs]) error {
-	_, err := w.q.Request(ctx, Request{RequestedBy: ScheduledBy, ChannelID: w.channel})
-	return err
+	return w.q.start(ctx, fmt.Sprintf("scan-schedule-%d", job.ID), Request{RequestedBy: ScheduledBy, ChannelID: w.channel})
 }

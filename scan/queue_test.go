@@ -16,6 +16,8 @@ import (
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/internal/testsupport"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 )
 
 // fleetGraph is a fake Graph of n customers, the same in every process
@@ -382,5 +384,32 @@ func TestQueueSchedule(t *testing.T) {
 	}
 	if ds[1].Changes == nil || !ds[1].Changes.Empty() {
 		t.Errorf("the second scheduled scan's changes: %+v, want none", ds[1].Changes)
+	}
+}
+
+// A schedule job that runs again (its first attempt stored the scan, then
+// failed, or its replica died) starts the period's scan once, not twice.
+func TestScheduleRetryStartsOneScan(t *testing.T) {
+	g, _ := fleetGraph(3, 0)
+	q, st := openQueue(t, filepath.Join(t.TempDir(), "ca-check.db"), g, &recorder{})
+	w := &scheduleWorker{q: q, channel: "C0DIGEST"}
+	job := &river.Job[scheduleArgs]{JobRow: &rivertype.JobRow{ID: 42}}
+	for range 2 {
+		if err := w.Work(t.Context(), job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var scans, listings int
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM scans`).Scan(&scans); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB().QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'cacheck_scan_list'`).Scan(&listings); err != nil {
+		t.Fatal(err)
+	}
+	if scans != 1 || listings != 1 {
+		t.Errorf("%d scans and %d listing jobs for one schedule job run twice, want 1 and 1", scans, listings)
+	}
+	if s, err := st.Scan(t.Context(), "scan-schedule-42"); err != nil || s.RequestedBy != ScheduledBy || s.ChannelID != "C0DIGEST" || !s.Full {
+		t.Errorf("the scheduled scan: %+v, %v", s, err)
 	}
 }
