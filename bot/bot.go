@@ -65,6 +65,9 @@ type Store interface {
 	// PruneDiagnoses deletes the diagnoses made before the given time but
 	// those an open approval request still needs.
 	PruneDiagnoses(ctx context.Context, before time.Time) (int64, error)
+	// LastFullScan returns the newest finished full fleet scan created
+	// before the given time, for the App Home; store.ErrNotFound if none.
+	LastFullScan(ctx context.Context, before time.Time) (store.ScanRecord, error)
 	// Ping reports whether the database answers, for /readyz.
 	Ping(ctx context.Context) error
 }

@@ -2,13 +2,17 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
+	"github.com/cacheck/ca-check/scan"
 )
 
 // homeDiagnoses is how many recent diagnoses the App Home lists.
@@ -38,7 +42,41 @@ func (b *Bot) homeFor(ctx context.Context, user string) []slack.Block {
 	if lerr != nil {
 		b.storeError(ctx, "links", lerr)
 	}
-	return homeBlocks(recent, err != nil, links, lerr != nil)
+	blocks := homeBlocks(recent, err != nil, links, lerr != nil)
+	last, serr := b.store.LastFullScan(ctx, b.now().Add(time.Minute))
+	switch {
+	case errors.Is(serr, store.ErrNotFound):
+		blocks = append(blocks, lastScanBlocks(nil, false)...)
+	case serr != nil:
+		b.storeError(ctx, "last scan", serr)
+		blocks = append(blocks, lastScanBlocks(nil, true)...)
+	default:
+		blocks = append(blocks, lastScanBlocks(&last, false)...)
+	}
+	return fitBlocks(blocks, maxHomeBlocks)
+}
+
+// lastScanBlocks is the App Home's line on the last full fleet scan: when,
+// who asked, and its counts.
+func lastScanBlocks(rec *store.ScanRecord, failed bool) []slack.Block {
+	blocks := []slack.Block{slack.NewDividerBlock(), slack.NewHeaderBlock(plain("Fleet scan"))}
+	var text string
+	switch {
+	case failed:
+		text = ":warning: I could not read the last fleet scan just now."
+	case rec == nil:
+		text = "No full fleet scan yet. `/ca-check scan` checks every GDAP customer."
+	default:
+		var s scan.Summary
+		_ = json.Unmarshal(rec.Summary, &s) // a summary the store kept; zero counts if unreadable
+		by := "on the schedule"
+		if rec.RequestedBy != scan.ScheduledBy {
+			by = "asked by " + userRef(rec.RequestedBy)
+		}
+		text = fmt.Sprintf("Last full scan %s, %s: %d %s — :no_entry: %d blocked · :red_circle: %d likely · :warning: %d possibly blocked · :grey_question: %d unreadable. `/ca-check scan` runs another.",
+			slackDate(rec.FinishedAt), by, s.Total(), plural(s.Total(), "customer", "customers"), s.Blocked, s.LikelyBlocked, s.PossiblyBlocked, s.Error)
+	}
+	return append(blocks, sections(text)...)
 }
 
 func homeBlocks(recent []store.DiagnosisRecord, recentFailed bool, links []store.Link, linksFailed bool) []slack.Block {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cacheck/ca-check/bot"
 	"github.com/cacheck/ca-check/bot/slacktest"
+	"github.com/cacheck/ca-check/bot/store"
 	"github.com/cacheck/ca-check/diagnose"
 	"github.com/cacheck/ca-check/scan"
 )
@@ -130,5 +131,36 @@ func TestScanRefusedWhereOutsidersRead(t *testing.T) {
 	}
 	if !strings.Contains(h.logs.String(), "scan digest not posted") {
 		t.Error("the digest not posted was not logged")
+	}
+}
+
+// The App Home tells engineers how the last full fleet scan went.
+func TestAppHomeShowsLastScan(t *testing.T) {
+	h := start(t)
+	open := func(ev string) string {
+		h.slack.Reset()
+		h.event(ev, map[string]any{"type": "app_home_opened", "user": engineer, "channel": "D0HOME", "tab": "home", "event_ts": "1700000800.000100"})
+		return h.wait(1, "views.publish")[0].Text()
+	}
+	if home := open("EvHomeScan1"); !strings.Contains(home, "No full fleet scan yet") {
+		t.Errorf("home before any scan:\n%s", home)
+	}
+	ctx := t.Context()
+	now := time.Now()
+	if err := h.store.CreateScan(ctx, store.ScanRecord{ID: "scan-1", RequestedBy: scan.ScheduledBy, ChannelID: "C0DIGEST", Full: true, CreatedAt: now.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.store.StartScan(ctx, "scan-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	summary := []byte(`{"blocked":0,"likely_blocked":1,"possibly_blocked":0,"not_blocked":0,"error":1}`)
+	if _, err := h.store.EndScan(ctx, "scan-1", store.ScanFinished, summary, "", now); err != nil {
+		t.Fatal(err)
+	}
+	home := open("EvHomeScan2")
+	for _, want := range []string{"Last full scan", "on the schedule", "2 customers", "1 likely", "1 unreadable"} {
+		if !strings.Contains(home, want) {
+			t.Errorf("home lacks %q:\n%s", want, home)
+		}
 	}
 }
