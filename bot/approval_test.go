@@ -29,6 +29,22 @@ func deadLease(t time.Time) *approval.Lease {
 	return &approval.Lease{Holder: "dead", Until: t.Add(30 * time.Second)}
 }
 
+// applyingByDeadProcess moves request id to applying, approved at "at" by
+// a process that then died (its lease lapses 30 s later), followed by
+// then: the transitions that process made before dying.
+func (a *approvals) applyingByDeadProcess(id string, at time.Time, then ...approval.Transition) {
+	a.t.Helper()
+	steps := append([]approval.Transition{
+		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: at, Lease: deadLease(at)},
+		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: at, Lease: deadLease(at)},
+	}, then...)
+	for _, tr := range steps {
+		if _, err := a.store.Transition(context.Background(), id, tr); err != nil {
+			a.t.Fatal(err)
+		}
+	}
+}
+
 // People of the approval tests.
 const (
 	admin     = "U0ADMIN"   // a ca-check admin of the partner
@@ -1137,16 +1153,8 @@ func TestApprovalRevertAfterStaleClaim(t *testing.T) {
 func TestApprovalReconcileUnreadableTenant(t *testing.T) {
 	a := startApprovals(t)
 	id, _ := a.request()
-	ctx := context.Background()
 	now := a.clock.Now()
-	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: deadLease(now)},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: deadLease(now)},
-	} {
-		if _, err := a.store.Transition(ctx, id, tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a.applyingByDeadProcess(id, now)
 	a.stop()
 	if err := <-a.done; err != nil {
 		t.Fatal(err)
@@ -1271,7 +1279,6 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 	a := startApprovals(t)
 	id, _ := a.request()
 	plans := plansOf(t, a.state(id))
-	ctx := context.Background()
 	now := a.clock.Now()
 	outcomes := make([]approval.Outcome, len(plans))
 	for i, p := range plans {
@@ -1279,17 +1286,9 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 		outcomes[i] = approval.Outcome{PolicyID: p.PolicyID, DisplayName: p.DisplayName, Status: approval.OutcomeApplied,
 			Change: &diagnose.Change{PolicyID: p.PolicyID, Before: p.Before, After: p.After, RequestIDs: []string{"patch-" + p.PolicyID}}}
 	}
-	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: now, Lease: deadLease(now)},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: now, Lease: deadLease(now)},
-		// As the apply settles it: its report is due.
-		{From: approval.StateApplying, To: approval.StateApplied, By: approver, At: now, Outcomes: outcomes, Detail: []byte(`{"reportDue":true}`),
-			Lease: deadLease(now), ReportDue: true},
-	} {
-		if _, err := a.store.Transition(ctx, id, tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// As the apply settles it: its report is due.
+	a.applyingByDeadProcess(id, now, approval.Transition{From: approval.StateApplying, To: approval.StateApplied, By: approver, At: now,
+		Outcomes: outcomes, Detail: []byte(`{"reportDue":true}`), Lease: deadLease(now), ReportDue: true})
 	// The dying process reported nothing; a sweep well after reports it.
 	a.clock.Advance(10 * time.Minute)
 	report := a.threadPost("retry your sign-in now")
@@ -1317,18 +1316,9 @@ func TestApprovalReportAfterRestart(t *testing.T) {
 func TestApprovalNoLateReportAfterADay(t *testing.T) {
 	a := startApprovals(t)
 	id, _ := a.request()
-	ctx := context.Background()
 	then := a.clock.Now()
-	for _, tr := range []approval.Transition{
-		{From: approval.StatePending, To: approval.StateApproved, By: approver, At: then, Lease: deadLease(then)},
-		{From: approval.StateApproved, To: approval.StateApplying, By: approver, At: then, Lease: deadLease(then)},
-		{From: approval.StateApplying, To: approval.StateFailed, By: approver, At: then, Detail: []byte(`{"reportDue":true}`),
-			Lease: deadLease(then), ReportDue: true},
-	} {
-		if _, err := a.store.Transition(ctx, id, tr); err != nil {
-			t.Fatal(err)
-		}
-	}
+	a.applyingByDeadProcess(id, then, approval.Transition{From: approval.StateApplying, To: approval.StateFailed, By: approver, At: then,
+		Detail: []byte(`{"reportDue":true}`), Lease: deadLease(then), ReportDue: true})
 	a.clock.Advance(25 * time.Hour)
 	time.Sleep(200 * time.Millisecond) // ten sweeps
 	a.settle()
