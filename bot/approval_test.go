@@ -218,6 +218,17 @@ func (a *approvals) request() (string, slacktest.Call) {
 	return btn.Value, dm
 }
 
+// applied makes a request, has the customer's admin approve it, and waits
+// until the thread is told it was applied; it returns the request's ID.
+func (a *approvals) applied() string {
+	a.t.Helper()
+	id, _ := a.request()
+	a.click(approver, "approve_request", id)
+	a.threadPost("retry your sign-in now")
+	a.waitState(id, approval.StateApplied)
+	return id
+}
+
 // waitPost waits for a chat.postMessage matching ok.
 func (a *approvals) waitPost(ok func(slacktest.Call) bool) slacktest.Call {
 	a.t.Helper()
@@ -519,10 +530,7 @@ func TestApprovalGraphVerified(t *testing.T) {
 	a.changer.mu.Lock()
 	a.changer.admins["admin@contoso.com"] = true
 	a.changer.mu.Unlock()
-	id, _ := a.request()
-	a.click(approver, "approve_request", id)
-	a.threadPost("retry your sign-in now")
-	a.waitState(id, approval.StateApplied)
+	a.applied()
 	if n := len(a.slack.Calls("users.info")); n == 0 {
 		t.Error("the approver's email was not read at click time")
 	}
@@ -691,10 +699,7 @@ func TestApprovalPartialFailureRetry(t *testing.T) {
 // Revert restores each policy once, within the window, and only once.
 func TestApprovalRevert(t *testing.T) {
 	a := startApprovals(t)
-	id, _ := a.request()
-	a.click(approver, "approve_request", id)
-	a.threadPost("retry your sign-in now")
-	a.waitState(id, approval.StateApplied)
+	id := a.applied()
 	plans := plansOf(t, a.state(id))
 
 	a.click(stranger, "revert_request", id)
@@ -722,10 +727,7 @@ func TestApprovalRevert(t *testing.T) {
 // what ca-check wrote.
 func TestApprovalRevertRefused(t *testing.T) {
 	a := startApprovals(t)
-	id, _ := a.request()
-	a.click(approver, "approve_request", id)
-	a.threadPost("retry your sign-in now")
-	a.waitState(id, approval.StateApplied)
+	id := a.applied()
 	plans := plansOf(t, a.state(id))
 
 	// Someone edited one policy after ca-check.
@@ -898,10 +900,7 @@ func TestApproversCommand(t *testing.T) {
 // request IDs, to admins and the tenant's approvers only.
 func TestAuditCommand(t *testing.T) {
 	a := startApprovals(t)
-	id, _ := a.request()
-	a.click(approver, "approve_request", id)
-	a.threadPost("retry your sign-in now")
-	a.waitState(id, approval.StateApplied)
+	id := a.applied()
 	a.slack.Reset()
 	a.post("/slack/commands", slacktest.ContentForm, a.slack.CommandBody(slack.SlashCommand{ChannelID: channel, UserID: stranger, Text: "audit contoso.com"}), time.Time{})
 	if got := a.wait(1, slacktest.MethodResponseURL)[0]; !strings.Contains(got.Text(), "Only ca-check admins and that customer's approvers") || strings.Contains(got.Text(), "Contoso") {
@@ -1039,10 +1038,7 @@ func TestApprovalRevertAgain(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := startApprovals(t)
-			id, _ := a.request()
-			a.click(approver, "approve_request", id)
-			a.threadPost("retry your sign-in now")
-			a.waitState(id, approval.StateApplied)
+			id := a.applied()
 			plans := plansOf(t, a.state(id))
 			var audited []string
 			a.changer.onRevert = func(string) {
@@ -1081,10 +1077,7 @@ func TestApprovalRevertAgain(t *testing.T) {
 // reverts it, instead of "already being reverted" until the claims expire.
 func TestApprovalRevertAfterFailedAudit(t *testing.T) {
 	a := startApprovals(t)
-	id, _ := a.request()
-	a.click(approver, "approve_request", id)
-	a.threadPost("retry your sign-in now")
-	a.waitState(id, approval.StateApplied)
+	id := a.applied()
 	plans := plansOf(t, a.state(id))
 
 	db, err := sql.Open("sqlite", a.dbPath+"?_pragma=busy_timeout(10000)")
@@ -1126,10 +1119,7 @@ func TestApprovalRevertAfterFailedAudit(t *testing.T) {
 // next click reverts at once.
 func TestApprovalRevertAfterStaleClaim(t *testing.T) {
 	a := startApprovals(t)
-	id, _ := a.request()
-	a.click(approver, "approve_request", id)
-	a.threadPost("retry your sign-in now")
-	a.waitState(id, approval.StateApplied)
+	id := a.applied()
 	plans := plansOf(t, a.state(id))
 
 	if first, err := a.store.Claim(context.Background(), "revert:"+id+":0", a.clock.Now()); err != nil || !first {
